@@ -1,0 +1,23 @@
+import type { Config } from 'jest';
+
+/**
+ * Jest in native ESM mode (execa 9 is ESM-only and Node 20 has no require(esm)): tests run with
+ * NODE_OPTIONS=--experimental-vm-modules, TypeScript is stripped by SWC, type checking is `npm run typecheck`.
+ */
+const config: Config = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: {
+    '^.+\\.tsx?$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } },
+    ],
+  },
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  testTimeout: 60_000,
+};
+
+export default config;

@@ -1,0 +1,24 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { ENCRYPTION_TYPES } from '../../common/vocabulary.js';
+import { baseProperties, namedProperties } from './base.js';
+import { Node } from './node.js';
+
+/** A network interface of a node: the address the controller reaches the satellite on, and DRBD's address. */
+export const NetInterface = defineEntity({
+  name: 'NetInterface',
+  tableName: 'net_interface',
+  properties: {
+    ...baseProperties,
+    ...namedProperties,
+    node: () => p.manyToOne(Node).deleteRule('cascade'),
+    address: p.string().length(64),
+    satellitePort: p.integer().nullable(),
+    encryptionType: p.enum([...ENCRYPTION_TYPES]).default('PLAIN'),
+    isActive: p.boolean().default(false),
+  },
+  uniques: [{ name: 'net_interface_node_name_key_unique', properties: ['node', 'nameKey'] }],
+  checks: [
+    { name: 'net_interface_port_range', expression: 'satellite_port is null or (satellite_port between 1 and 65535)' },
+  ],
+});
+export type INetInterface = InferEntity<typeof NetInterface>;
