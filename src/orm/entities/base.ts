@@ -20,7 +20,13 @@ export const baseProperties = {
  */
 export const namedProperties = {
   name: p.string().length(253),
-  nameKey: p.string().length(253).generated('(upper(name)) stored'),
+  // onCreate fills the in-memory value at once (and makes the field optional to em.create); the INSERT leaves the
+  // generated column out and the database computes it.
+  nameKey: p
+    .string()
+    .length(253)
+    .generated('(upper(name)) stored')
+    .onCreate((entity: { name: string }) => entity.name.toUpperCase()),
 };
 
 /** String->string properties of an object, stored as a JSON object next to it (so they never dangle). */

@@ -1,0 +1,53 @@
+/**
+ * `blockplane-controller`: starts the controller. `npm start` runs this.
+ * Flags override environment variables, which override the defaults (see --help and README "Configuration").
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { startController } from './start-controller.js';
+
+const defaultGraphiqlDir = fileURLToPath(new URL('../../dist/graphiql', import.meta.url));
+
+const program = new Command()
+  .name('blockplane-controller')
+  .description('blockplane controller: cluster state, GraphQL API (queries, mutations, subscriptions) and GraphiQL.')
+  .addOption(new Option('--host <address>', 'address to listen on').env('BLOCKPLANE_HOST').default('127.0.0.1'))
+  .addOption(new Option('--port <port>', 'HTTP/WebSocket port').env('BLOCKPLANE_PORT').default('3370'))
+  .addOption(new Option('--data-dir <dir>', 'data directory (embedded database)').env('BLOCKPLANE_DATA_DIR').default('./data'))
+  .addOption(new Option('--database-url <url>', 'PostgreSQL URL; without it the embedded database in the data directory is used').env('BLOCKPLANE_DATABASE_URL'))
+  .addOption(new Option('--log-level <level>', 'log level').env('BLOCKPLANE_LOG_LEVEL').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+  .addOption(new Option('--graphiql-dir <dir>', 'directory of the built GraphiQL bundle').env('BLOCKPLANE_GRAPHIQL_DIR').default(defaultGraphiqlDir))
+  .parse();
+
+const opts = program.opts<{ host: string; port: string; dataDir: string; databaseUrl?: string; logLevel: string; graphiqlDir: string }>();
+const port = Number(opts.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) program.error(`--port: '${opts.port}' is not a TCP port (0-65535).`);
+
+const controller = await startController({
+  host: opts.host,
+  port,
+  dataDir: path.resolve(opts.dataDir),
+  databaseUrl: opts.databaseUrl,
+  logLevel: opts.logLevel,
+  graphiqlDir: path.resolve(opts.graphiqlDir),
+});
+const where = controller.database === 'embedded' ? `embedded PostgreSQL in ${path.resolve(opts.dataDir, 'db')}` : 'PostgreSQL';
+controller.log.info({ url: controller.api.url, database: controller.database }, 'controller ready');
+process.stdout.write(`\nblockplane controller ready (${where})\n  GraphiQL + API: ${controller.api.url}/graphql\n  subscriptions:  ${controller.api.url.replace(/^http/, 'ws')}/graphql\n\n`);
+
+let signalled = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (signalled) return;
+    signalled = true;
+    controller.log.info({ signal }, 'shutting down');
+    controller.stop().then(
+      () => process.exit(0),
+      (error) => {
+        controller.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}

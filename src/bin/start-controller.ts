@@ -1,0 +1,73 @@
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import pino, { type Logger } from 'pino';
+import { EventBus } from '../controller/events/bus.js';
+import { ensureDisklessPools } from '../controller/services/node.js';
+import { startApiServer, type ApiServer } from '../graph/server.js';
+import { openOrm } from '../orm/config.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from '../orm/embedded.js';
+
+/** Controller settings; see README "Configuration" for flags, environment variables and defaults. */
+export interface ControllerConfig {
+  host: string;
+  port: number;
+  /** Holds the embedded database (and, later, other controller state). */
+  dataDir: string;
+  /** PostgreSQL URL; when absent the embedded database in `dataDir` is used. */
+  databaseUrl?: string | undefined;
+  logLevel: string;
+  graphiqlDir: string;
+  log?: Logger;
+}
+
+export interface RunningController {
+  api: ApiServer;
+  orm: MikroORM;
+  events: EventBus;
+  log: Logger;
+  /** 'embedded' or 'postgresql' */
+  database: 'embedded' | 'postgresql';
+  /** Stops accepting requests, drains, closes the database; idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Composition root of the controller: database (embedded or PostgreSQL) with migrations applied, repair of the
+ * objects that must always exist, then the API server.
+ */
+export async function startController(config: ControllerConfig): Promise<RunningController> {
+  const log = config.log ?? pino({ level: config.logLevel, base: { component: 'controller' } });
+  let embedded: EmbeddedDatabase | undefined;
+  let url = config.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedDatabase({ dir: path.join(config.dataDir, 'db'), log: (m) => log.debug({ component: 'embedded-postgres' }, m) });
+    url = embedded.url;
+  }
+  let orm: MikroORM | undefined;
+  try {
+    orm = await openOrm({ clientUrl: url });
+    const events = new EventBus();
+    const repaired = await ensureDisklessPools({ em: orm.em.fork(), events, principal: { name: 'controller', role: 'admin' }, log });
+    if (repaired > 0) log.warn({ repaired }, 'created missing DfltDisklessStorPool pools');
+    const api = await startApiServer({ orm, events, log, host: config.host, port: config.port, graphiqlDir: config.graphiqlDir });
+    let stopping: Promise<void> | undefined;
+    const running: RunningController = {
+      api,
+      orm,
+      events,
+      log,
+      database: embedded ? 'embedded' : 'postgresql',
+      stop: () =>
+        (stopping ??= (async () => {
+          await api.stop();
+          await orm!.close();
+          await embedded?.stop();
+        })()),
+    };
+    return running;
+  } catch (error) {
+    await orm?.close().catch(() => undefined);
+    await embedded?.stop().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * In-process event bus. Services publish after their transaction commits; events carry ids and names, never
+ * entities, so a subscriber re-reads what it needs in its own unit of work.
+ */
+
+/** Kinds of object a model event can be about. */
+export const MODEL_KINDS = [
+  'CONTROLLER',
+  'NODE',
+  'NET_INTERFACE',
+  'STORAGE_POOL',
+  'RESOURCE_GROUP',
+  'VOLUME_GROUP',
+  'RESOURCE_DEFINITION',
+  'VOLUME_DEFINITION',
+  'RESOURCE',
+  'VOLUME',
+] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
+export const MODEL_ACTIONS = ['CREATED', 'MODIFIED', 'DELETED'] as const;
+export type ModelAction = (typeof MODEL_ACTIONS)[number];
+
+/** Something in the desired state changed. `path` names the object, e.g. ['n1', 'pool1'] for a storage pool. */
+export interface ModelEvent {
+  kind: ModelKind;
+  action: ModelAction;
+  uuid: string | null;
+  path: string[];
+  at: Date;
+}
+
+type Listener = (event: ModelEvent) => void;
+
+export class EventBus {
+  private readonly listeners = new Set<Listener>();
+
+  /** Delivers `event` to every listener; a throwing listener is isolated from the others. */
+  publish(event: ModelEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A broken subscriber must never break the publisher or its siblings.
+      }
+    }
+  }
+
+  /** Registers `listener`; returns the function that removes it. */
+  listen(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * An async iterator over the events accepted by `filter`, buffered (bounded by `maxQueue`, oldest dropped first)
+   * so that a slow consumer never blocks publishers. Ends when the consumer returns.
+   */
+  subscribe(filter: (e: ModelEvent) => boolean = () => true, maxQueue = 10_000): AsyncIterableIterator<ModelEvent> {
+    const queue: ModelEvent[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const remove = this.listen((event) => {
+      if (!filter(event)) return;
+      if (queue.length >= maxQueue) queue.shift();
+      queue.push(event);
+      wake?.();
+    });
+    const finish = (): IteratorResult<ModelEvent> => {
+      done = true;
+      remove();
+      wake?.();
+      return { value: undefined, done: true };
+    };
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next(): Promise<IteratorResult<ModelEvent>> {
+        while (!done) {
+          const event = queue.shift();
+          if (event) return { value: event, done: false };
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+        return { value: undefined, done: true };
+      },
+      async return(): Promise<IteratorResult<ModelEvent>> {
+        return finish();
+      },
+    };
+  }
+}

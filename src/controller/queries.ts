@@ -1,0 +1,197 @@
+import type { EntityManager, QueryBuilder } from '@mikro-orm/postgresql';
+import { ApiError, ErrorCode } from '../common/api-rc.js';
+import { nameKey } from '../common/names.js';
+import type { ConnectionStatus, NodeType, ProviderKind } from '../common/vocabulary.js';
+import { Node, type INode } from '../orm/entities/node.js';
+import { ResourceDefinition, type IResourceDefinition } from '../orm/entities/resource-definition.js';
+import { ResourceGroup, type IResourceGroup } from '../orm/entities/resource-group.js';
+import { Resource, type IResource } from '../orm/entities/resource.js';
+import { StoragePool, type IStoragePool } from '../orm/entities/storage-pool.js';
+import { Volume, type IVolume } from '../orm/entities/volume.js';
+
+/**
+ * Read side of the API: filtered, keyset-paginated lists. Each list is one SQL statement (plus one count when the
+ * caller asks for totalCount); nested fields are loaded in batches by the API layer.
+ */
+
+/** A condition on one property: exactly one of `equals`, `in` or `exists` is given. */
+export interface PropFilter {
+  key: string;
+  equals?: string | null;
+  in?: readonly string[] | null;
+  exists?: boolean | null;
+}
+
+/** Keyset page: rows after/before an id, `limit` rows, newest-first when `inverted` (paging backwards). */
+export interface PageRequest {
+  afterId?: number | null;
+  beforeId?: number | null;
+  limit: number;
+  inverted: boolean;
+}
+
+export interface NodeFilter {
+  names?: readonly string[] | null;
+  types?: readonly NodeType[] | null;
+  connectionStatuses?: readonly ConnectionStatus[] | null;
+  props?: readonly PropFilter[] | null;
+}
+
+export interface StoragePoolFilter {
+  names?: readonly string[] | null;
+  nodes?: readonly string[] | null;
+  providerKinds?: readonly ProviderKind[] | null;
+  props?: readonly PropFilter[] | null;
+}
+
+export interface ResourceGroupFilter {
+  names?: readonly string[] | null;
+  props?: readonly PropFilter[] | null;
+}
+
+export interface ResourceDefinitionFilter {
+  names?: readonly string[] | null;
+  resourceGroups?: readonly string[] | null;
+  props?: readonly PropFilter[] | null;
+}
+
+export interface ResourceFilter {
+  resourceDefinitions?: readonly string[] | null;
+  nodes?: readonly string[] | null;
+  storagePools?: readonly string[] | null;
+  resourceGroups?: readonly string[] | null;
+  props?: readonly PropFilter[] | null;
+}
+
+export interface VolumeFilter {
+  resourceDefinitions?: readonly string[] | null;
+  nodes?: readonly string[] | null;
+  storagePools?: readonly string[] | null;
+  props?: readonly PropFilter[] | null;
+}
+
+/** A page of rows plus a lazily computed total (only counted when asked for). */
+export interface Page<T> {
+  rows: T[];
+  totalCount: () => Promise<number>;
+}
+
+type AnyQb = QueryBuilder<any>;
+
+async function page<T extends object>(qb: AnyQb, alias: string, request: PageRequest): Promise<Page<T>> {
+  const countQb = qb.clone();
+  if (request.afterId != null) qb.andWhere(`${alias}.id > ?`, [request.afterId]);
+  if (request.beforeId != null) qb.andWhere(`${alias}.id < ?`, [request.beforeId]);
+  qb.orderBy({ [`${alias}.id`]: request.inverted ? 'desc' : 'asc' }).limit(request.limit);
+  const rows = (await qb.getResultList()) as T[];
+  let total: Promise<number> | undefined;
+  return { rows, totalCount: () => (total ??= countQb.getCount()) };
+}
+
+function keys(names: readonly string[]): string[] {
+  return names.map(nameKey);
+}
+
+function placeholders(values: readonly unknown[]): string {
+  return values.map(() => '?').join(', ');
+}
+
+/** Adds the property conditions on `alias.props` (a jsonb column with a GIN index). */
+export function applyPropFilters(qb: AnyQb, alias: string, filters: readonly PropFilter[] | null | undefined, field: string): void {
+  (filters ?? []).forEach((f, i) => {
+    const given = [f.equals != null, f.in != null, f.exists != null].filter(Boolean).length;
+    if (given !== 1) {
+      throw ApiError.invalid(ErrorCode.INVALID_VALUE, `${field}[${i}]`, `The filter on '${f.key}' must give exactly one of equals, in or exists.`, 'Use e.g. { key: "Aux/site", equals: "a" }, { key: "Aux/site", in: ["a", "b"] } or { key: "Aux/site", exists: true }.');
+    }
+    if (f.equals != null) {
+      qb.andWhere(`${alias}.props @> ?::jsonb`, [JSON.stringify({ [f.key]: f.equals })]);
+    } else if (f.in != null) {
+      if (f.in.length === 0) qb.andWhere('false');
+      else qb.andWhere(`(${f.in.map(() => `${alias}.props @> ?::jsonb`).join(' or ')})`, f.in.map((v) => JSON.stringify({ [f.key]: v })));
+    } else {
+      qb.andWhere(`${f.exists ? '' : 'not '}jsonb_exists(${alias}.props, ?)`, [f.key]);
+    }
+  });
+}
+
+export function listNodes(em: EntityManager, filter: NodeFilter, request: PageRequest): Promise<Page<INode>> {
+  const qb = em.createQueryBuilder(Node, 'n');
+  if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
+  if (filter.types) qb.andWhere({ type: { $in: [...filter.types] } });
+  if (filter.connectionStatuses) qb.andWhere({ connectionStatus: { $in: [...filter.connectionStatuses] } });
+  applyPropFilters(qb, 'n', filter.props, 'filter.props');
+  return page(qb, 'n', request);
+}
+
+export function listStoragePools(em: EntityManager, filter: StoragePoolFilter, request: PageRequest): Promise<Page<IStoragePool>> {
+  const qb = em.createQueryBuilder(StoragePool, 'sp');
+  if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
+  if (filter.providerKinds) qb.andWhere({ providerKind: { $in: [...filter.providerKinds] } });
+  if (filter.nodes) {
+    const k = keys(filter.nodes);
+    qb.andWhere(`sp.node_id in (select id from node where name_key in (${placeholders(k)}))`, k);
+  }
+  applyPropFilters(qb, 'sp', filter.props, 'filter.props');
+  return page(qb, 'sp', request);
+}
+
+export function listResourceGroups(em: EntityManager, filter: ResourceGroupFilter, request: PageRequest): Promise<Page<IResourceGroup>> {
+  const qb = em.createQueryBuilder(ResourceGroup, 'rg');
+  if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
+  applyPropFilters(qb, 'rg', filter.props, 'filter.props');
+  return page(qb, 'rg', request);
+}
+
+export function listResourceDefinitions(em: EntityManager, filter: ResourceDefinitionFilter, request: PageRequest): Promise<Page<IResourceDefinition>> {
+  const qb = em.createQueryBuilder(ResourceDefinition, 'rd');
+  if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
+  if (filter.resourceGroups) {
+    const k = keys(filter.resourceGroups);
+    qb.andWhere(`rd.resource_group_id in (select id from resource_group where name_key in (${placeholders(k)}))`, k);
+  }
+  applyPropFilters(qb, 'rd', filter.props, 'filter.props');
+  return page(qb, 'rd', request);
+}
+
+export function listResources(em: EntityManager, filter: ResourceFilter, request: PageRequest): Promise<Page<IResource>> {
+  const qb = em.createQueryBuilder(Resource, 'r');
+  if (filter.resourceDefinitions) {
+    const k = keys(filter.resourceDefinitions);
+    qb.andWhere(`r.resource_definition_id in (select id from resource_definition where name_key in (${placeholders(k)}))`, k);
+  }
+  if (filter.resourceGroups) {
+    const k = keys(filter.resourceGroups);
+    qb.andWhere(
+      `r.resource_definition_id in (select rd.id from resource_definition rd join resource_group rg on rg.id = rd.resource_group_id where rg.name_key in (${placeholders(k)}))`,
+      k,
+    );
+  }
+  if (filter.nodes) {
+    const k = keys(filter.nodes);
+    qb.andWhere(`r.node_id in (select id from node where name_key in (${placeholders(k)}))`, k);
+  }
+  if (filter.storagePools) {
+    const k = keys(filter.storagePools);
+    qb.andWhere(`exists (select 1 from volume v join storage_pool sp on sp.id = v.storage_pool_id where v.resource_id = r.id and sp.name_key in (${placeholders(k)}))`, k);
+  }
+  applyPropFilters(qb, 'r', filter.props, 'filter.props');
+  return page(qb, 'r', request);
+}
+
+export function listVolumes(em: EntityManager, filter: VolumeFilter, request: PageRequest): Promise<Page<IVolume>> {
+  const qb = em.createQueryBuilder(Volume, 'v');
+  if (filter.resourceDefinitions) {
+    const k = keys(filter.resourceDefinitions);
+    qb.andWhere(`v.resource_id in (select r.id from resource r join resource_definition rd on rd.id = r.resource_definition_id where rd.name_key in (${placeholders(k)}))`, k);
+  }
+  if (filter.nodes) {
+    const k = keys(filter.nodes);
+    qb.andWhere(`v.resource_id in (select r.id from resource r join node n on n.id = r.node_id where n.name_key in (${placeholders(k)}))`, k);
+  }
+  if (filter.storagePools) {
+    const k = keys(filter.storagePools);
+    qb.andWhere(`v.storage_pool_id in (select id from storage_pool where name_key in (${placeholders(k)}))`, k);
+  }
+  applyPropFilters(qb, 'v', filter.props, 'filter.props');
+  return page(qb, 'v', request);
+}

@@ -1,0 +1,72 @@
+import { ApiError, ErrorCode } from '../../common/api-rc.js';
+import { DEFAULT_DISKLESS_STORAGE_POOL } from '../../common/names.js';
+import { applyPropsChange, initialProps, type PropsChange } from '../../common/props/change.js';
+import { STORAGE_NODE_TYPES, type ResourceFlag } from '../../common/vocabulary.js';
+import { Resource, type IResource } from '../../orm/entities/resource.js';
+import { VolumeDefinition } from '../../orm/entities/volume-definition.js';
+import { Volume, type IVolume } from '../../orm/entities/volume.js';
+import type { ServiceContext } from '../context.js';
+import { withTransaction } from '../transaction.js';
+import { getNode, getResource, getResourceDefinition, getStoragePool } from './lookup.js';
+
+export interface CreateResourceRecordInput {
+  resourceDefinition: string;
+  node: string;
+  /** Pool for every volume; DfltDisklessStorPool when `diskless`. */
+  storagePool?: string | null;
+  diskless?: boolean | null;
+  props?: PropsChange['set'];
+}
+
+/**
+ * Records a resource and one volume per volume definition on a named node and pool. This writes the desired state
+ * only; realizing it on the satellite, DRBD numbers and the public mutation come with placement (issue 4).
+ */
+export async function createResourceRecord(ctx: ServiceContext, input: CreateResourceRecordInput): Promise<IResource> {
+  const props = initialProps('resource', input.props, 'input.props');
+  return withTransaction(ctx, 'Create resource', async (em, emit) => {
+    const definition = await getResourceDefinition(em, input.resourceDefinition, 'input.resourceDefinition');
+    const node = await getNode(em, input.node, 'input.node');
+    if (!STORAGE_NODE_TYPES.includes(node.type)) {
+      throw ApiError.invalid(ErrorCode.NOT_ALLOWED, 'input.node', `Node '${node.name}' is a ${node.type} node and cannot hold resources.`, 'Choose a SATELLITE or COMBINED node.');
+    }
+    const diskless = input.diskless ?? false;
+    const pool = await getStoragePool(em, node, input.storagePool ?? (diskless ? DEFAULT_DISKLESS_STORAGE_POOL : ''), 'input.storagePool');
+    if ((pool.providerKind === 'DISKLESS') !== diskless) {
+      throw ApiError.invalid(ErrorCode.INVALID_VALUE, 'input.storagePool', `Pool '${pool.name}' is ${pool.providerKind}, which does not fit a ${diskless ? 'diskless' : 'diskful'} resource.`, diskless ? 'Use a DISKLESS pool.' : 'Use a pool with storage, or set diskless: true.');
+    }
+    if (await em.count(Resource, { resourceDefinition: definition, node })) throw ApiError.alreadyExists('resource', `${definition.name} on ${node.name}`, 'input.node');
+    const flags: ResourceFlag[] = diskless ? ['DRBD_DISKLESS'] : [];
+    const resource = em.create(Resource, { resourceDefinition: definition, node, props, flags });
+    for (const vd of await em.find(VolumeDefinition, { resourceDefinition: definition }, { orderBy: { volumeNumber: 'asc' } })) {
+      em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [] });
+    }
+    await em.flush();
+    emit('RESOURCE', 'CREATED', [definition.name, node.name], resource.uuid);
+    return resource;
+  });
+}
+
+/** Changes a resource's properties. */
+export async function modifyResource(ctx: ServiceContext, input: { resourceDefinition: string; node: string; props?: PropsChange | null }): Promise<IResource> {
+  return withTransaction(ctx, 'Modify resource', async (em, emit) => {
+    const resource = await getResource(em, input.resourceDefinition, input.node, 'input');
+    resource.props = applyPropsChange('resource', resource.props, input.props, 'input.props');
+    await em.flush();
+    emit('RESOURCE', 'MODIFIED', [input.resourceDefinition, input.node], resource.uuid);
+    return resource;
+  });
+}
+
+/** Changes a volume's properties (the only thing about a volume a user sets directly). */
+export async function modifyVolume(ctx: ServiceContext, input: { resourceDefinition: string; node: string; volumeNumber: number; props?: PropsChange | null }): Promise<IVolume> {
+  return withTransaction(ctx, 'Modify volume', async (em, emit) => {
+    const resource = await getResource(em, input.resourceDefinition, input.node, 'input');
+    const volume = await em.findOne(Volume, { resource, volumeDefinition: { volumeNumber: input.volumeNumber } });
+    if (!volume) throw ApiError.notFound('volume', `${input.resourceDefinition}/${input.volumeNumber} on ${input.node}`, 'input.volumeNumber');
+    volume.props = applyPropsChange('volume', volume.props, input.props, 'input.props');
+    await em.flush();
+    emit('VOLUME', 'MODIFIED', [input.resourceDefinition, input.node, String(input.volumeNumber)], volume.uuid);
+    return volume;
+  });
+}

@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import path from 'node:path';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { expressMiddleware } from '@as-integrations/express5';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import express from 'express';
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { ErrorCode } from '../common/api-rc.js';
+import type { Principal } from '../controller/context.js';
+import type { EventBus } from '../controller/events/bus.js';
+import type { GraphContext } from './context.js';
+import { formatError } from './errors.js';
+import { graphiqlPage } from './graphiql.js';
+import { createLoaders } from './loaders.js';
+import { schema } from './schema.js';
+
+export interface ApiServerOptions {
+  orm: MikroORM;
+  events: EventBus;
+  log: Logger;
+  host: string;
+  port: number;
+  /** Directory with the built GraphiQL bundle (graphiql.js, graphiql.css). */
+  graphiqlDir: string;
+}
+
+export interface ApiServer {
+  /** Base URL, e.g. http://127.0.0.1:3370 */
+  url: string;
+  httpServer: Server;
+  apollo: ApolloServer<GraphContext>;
+  stop(): Promise<void>;
+}
+
+export const GRAPHQL_PATH = '/graphql';
+
+/** The local operator: every operation runs with a principal, so authorization can be added without reshaping. */
+const LOCAL_OPERATOR: Principal = { name: 'local-operator', role: 'admin' };
+
+/**
+ * HTTP + WebSocket API on one port: Apollo Server for queries and mutations (POST/GET /graphql), graphql-ws for
+ * subscriptions (ws://.../graphql), GraphiQL for browsers (GET /graphql with Accept: text/html), /health.
+ */
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const { orm, events, log } = options;
+  const makeContext = (): GraphContext => {
+    const em = orm.em.fork();
+    return { em, loaders: createLoaders(em), service: { em, events, principal: LOCAL_OPERATOR, log } };
+  };
+
+  const app = express();
+  const httpServer = createServer(app);
+  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  const wsCleanup = useServer<Record<string, unknown>>(
+    {
+      schema,
+      context: () => makeContext(),
+      onNext: (_ctx, _id, _payload, result) => maskResult(result as ExecutionResult, log),
+    },
+    wsServer,
+  );
+
+  const apollo = new ApolloServer<GraphContext>({
+    schema,
+    includeStacktraceInErrorResponses: false,
+    formatError: (formatted, error) => formatError(formatted, error, log),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      rejectSubscriptionsOverHttp(),
+    ],
+  });
+  await apollo.start();
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  const graphiqlReady = existsSync(path.join(options.graphiqlDir, 'graphiql.js'));
+  app.use('/graphiql', express.static(options.graphiqlDir, { fallthrough: false, maxAge: '1h' }));
+  app.get(GRAPHQL_PATH, (req, res, next) => {
+    // Browsers ask for HTML: give them GraphiQL. API clients (Accept: application/json) fall through to Apollo.
+    if (req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) !== 'text/html') return next();
+    if (!graphiqlReady) {
+      res.status(503).type('text/plain').send('GraphiQL is not built. Run `npm run build:ui` (npm start does it for you).');
+      return;
+    }
+    res.type('html').send(graphiqlPage(GRAPHQL_PATH));
+  });
+  app.get('/', (_req, res) => res.redirect(GRAPHQL_PATH));
+  app.use(GRAPHQL_PATH, express.json({ limit: '2mb' }), expressMiddleware(apollo, { context: async () => makeContext() }));
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.port, options.host, () => resolve());
+  });
+  const address = httpServer.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${host}:${port}`,
+    httpServer,
+    apollo,
+    stop: () => apollo.stop(),
+  };
+}
+
+/**
+ * Apollo would execute a subscription sent over HTTP like a query and answer `null`. Refuse it instead and say
+ * where subscriptions live.
+ */
+function rejectSubscriptionsOverHttp(): ApolloServerPlugin<GraphContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, request }) {
+          if (operation?.operation !== 'subscription') return;
+          const httpUrl = request.http ? `${request.http.headers.get('host') ?? 'localhost'}${GRAPHQL_PATH}` : `<controller>${GRAPHQL_PATH}`;
+          throw new GraphQLError(
+            `Subscriptions are served over WebSocket only (graphql-ws protocol) at ws://${httpUrl}; HTTP would answer null.`,
+            { extensions: { code: ErrorCode.SUBSCRIPTION_REQUIRES_WEBSOCKET, http: { status: 400 }, correction: `Connect a graphql-ws client to ws://${httpUrl}.` } },
+          );
+        },
+      };
+    },
+  };
+}
+
+/** graphql-ws has no formatError hook: apply the same masking to every result it sends. */
+function maskResult(result: ExecutionResult, log: Logger): ExecutionResult {
+  if (!result.errors?.length) return result;
+  return {
+    ...result,
+    errors: result.errors.map((e) => {
+      const formatted = formatError(e.toJSON(), e, log);
+      return new GraphQLError(formatted.message, { path: formatted.path, extensions: formatted.extensions });
+    }),
+  };
+}

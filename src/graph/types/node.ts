@@ -1,0 +1,150 @@
+import { nameKey } from '../../common/names.js';
+import { listNodes } from '../../controller/queries.js';
+import * as nodes from '../../controller/services/node.js';
+import { Node, type INode } from '../../orm/entities/node.js';
+import { builder } from '../builder.js';
+import {
+  connection,
+  connectionFields,
+  ConnectionStatusEnum,
+  DeleteResultRef,
+  EncryptionTypeEnum,
+  NodeTypeEnum,
+  PropFilterInput,
+  PropertyInput,
+  propsFields,
+  PropsChangeInput,
+} from './common.js';
+import { NetInterfaceRef, NodeRef, ResourceRef, StoragePoolRef } from './refs.js';
+
+NodeRef.implement({
+  description: 'A cluster node (LINSTOR Node). Its Aux/ properties are labels the autoplacer can use.',
+  fields: (t) => ({
+    uuid: t.exposeID('uuid'),
+    name: t.exposeString('name', { description: 'The name as spelled when created; names compare case-insensitively.' }),
+    type: t.expose('type', { type: NodeTypeEnum }),
+    connectionStatus: t.expose('connectionStatus', { type: ConnectionStatusEnum }),
+    ...propsFields<INode>(t),
+    netInterfaces: t.field({ type: [NetInterfaceRef], resolve: (n, _a, ctx) => ctx.loaders.netInterfacesByNode.load(n.id) }),
+    storagePools: t.field({ type: [StoragePoolRef], description: "The node's storage pools, DfltDisklessStorPool included.", resolve: (n, _a, ctx) => ctx.loaders.storagePoolsByNode.load(n.id) }),
+    resources: t.field({ type: [ResourceRef], description: 'Resources (replicas) on this node.', resolve: (n, _a, ctx) => ctx.loaders.resourcesByNode.load(n.id) }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+NetInterfaceRef.implement({
+  description: 'A network interface of a node: DRBD replicates over the active one.',
+  fields: (t) => ({
+    uuid: t.exposeID('uuid'),
+    name: t.exposeString('name'),
+    address: t.exposeString('address', { description: 'IPv4 or IPv6 address.' }),
+    satellitePort: t.exposeInt('satellitePort', { nullable: true }),
+    encryptionType: t.expose('encryptionType', { type: EncryptionTypeEnum }),
+    isActive: t.exposeBoolean('isActive'),
+    node: t.field({ type: NodeRef, resolve: (ni, _a, ctx) => ctx.loaders.node.load(ni.node.id) }),
+  }),
+});
+
+const NodeFilterInput = builder.inputType('NodeFilter', {
+  fields: (t) => ({
+    names: t.stringList({ description: 'Node names (case-insensitive).' }),
+    types: t.field({ type: [NodeTypeEnum] }),
+    connectionStatuses: t.field({ type: [ConnectionStatusEnum] }),
+    props: t.field({ type: [PropFilterInput], description: 'All conditions must hold.' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  node: t.field({
+    type: NodeRef,
+    nullable: true,
+    description: 'One node by name (case-insensitive), or null.',
+    args: { name: t.arg.string({ required: true }) },
+    resolve: (_r, { name }, ctx) => ctx.em.findOne(Node, { nameKey: nameKey(name) }),
+  }),
+  nodes: t.connection({
+    type: NodeRef,
+    description: 'Nodes in creation order, filtered and paginated.',
+    args: { filter: t.arg({ type: NodeFilterInput }) },
+    resolve: (_r, args, ctx) => connection(args, (page) => listNodes(ctx.em, args.filter ?? {}, page)),
+  }, { fields: connectionFields }),
+}));
+
+const NetInterfaceInput = builder.inputType('NetInterfaceInput', {
+  fields: (t) => ({
+    name: t.string({ description: "Interface name, default 'default'." }),
+    address: t.string({ required: true, description: 'IPv4 or IPv6 address DRBD uses.' }),
+    satellitePort: t.int({ description: 'Default 3366 (PLAIN) or 3367 (SSL).' }),
+    encryptionType: t.field({ type: EncryptionTypeEnum }),
+    isActive: t.boolean({ description: 'The interface DRBD uses; the first one is active by default.' }),
+  }),
+});
+
+const CreateNodeInput = builder.inputType('CreateNodeInput', {
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'A host name (RFC 1123).' }),
+    type: t.field({ type: NodeTypeEnum, description: 'Default SATELLITE.' }),
+    netInterfaces: t.field({ type: [NetInterfaceInput], description: 'At least one for SATELLITE and COMBINED nodes.' }),
+    props: t.field({ type: [PropertyInput] }),
+  }),
+});
+
+const ModifyNodeInput = builder.inputType('ModifyNodeInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    type: t.field({ type: NodeTypeEnum }),
+    props: t.field({ type: PropsChangeInput }),
+  }),
+});
+
+const ModifyNetInterfaceInput = builder.inputType('ModifyNetInterfaceInput', {
+  fields: (t) => ({
+    node: t.string({ required: true }),
+    name: t.string({ required: true }),
+    address: t.string(),
+    satellitePort: t.int(),
+    encryptionType: t.field({ type: EncryptionTypeEnum }),
+    isActive: t.boolean({ description: 'true makes this the active interface (the others become inactive).' }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createNode: t.field({
+    type: NodeRef,
+    description: 'Registers a node. SATELLITE and COMBINED nodes get their DfltDisklessStorPool.',
+    args: { input: t.arg({ type: CreateNodeInput, required: true }) },
+    resolve: (_r, { input }, ctx) => nodes.createNode(ctx.service, input),
+  }),
+  modifyNode: t.field({
+    type: NodeRef,
+    description: "Changes a node's type or properties.",
+    args: { input: t.arg({ type: ModifyNodeInput, required: true }) },
+    resolve: (_r, { input }, ctx) => nodes.modifyNode(ctx.service, input),
+  }),
+  deleteNode: t.field({
+    type: DeleteResultRef,
+    description: 'Deletes a node with its net interfaces and storage pools; refused (IN_USE) while it has resources.',
+    args: { name: t.arg.string({ required: true }) },
+    resolve: async (_r, { name }, ctx) => nodes.deleteNode(ctx.service, name),
+  }),
+  createNetInterface: t.field({
+    type: NetInterfaceRef,
+    args: { node: t.arg.string({ required: true }), input: t.arg({ type: NetInterfaceInput, required: true }) },
+    resolve: (_r, { node, input }, ctx) => nodes.createNetInterface(ctx.service, node, input),
+  }),
+  modifyNetInterface: t.field({
+    type: NetInterfaceRef,
+    args: { input: t.arg({ type: ModifyNetInterfaceInput, required: true }) },
+    resolve: (_r, { input }, ctx) => nodes.modifyNetInterface(ctx.service, input),
+  }),
+  deleteNetInterface: t.field({
+    type: DeleteResultRef,
+    description: "Deletes a net interface; a storage node keeps at least one.",
+    args: { node: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
+    resolve: async (_r, { node, name }, ctx) => {
+      const ni = await nodes.deleteNetInterface(ctx.service, node, name);
+      return { uuid: ni.uuid, name: `${node}/${ni.name}` };
+    },
+  }),
+}));

@@ -1,0 +1,126 @@
+import { resolveProps } from '../../common/props/inherit.js';
+import { listResources, listVolumes } from '../../controller/queries.js';
+import * as resources from '../../controller/services/resource.js';
+import { getResource } from '../../controller/services/lookup.js';
+import type { IResource } from '../../orm/entities/resource.js';
+import type { IVolume } from '../../orm/entities/volume.js';
+import { builder } from '../builder.js';
+import { connection, connectionFields, EffectivePropertyRef, PropFilterInput, propsFields, PropsChangeInput } from './common.js';
+import { resourceLayers, volumeLayers } from './inheritance.js';
+import { NodeRef, ResourceDefinitionRef, ResourceRef, StoragePoolRef, VolumeDefinitionRef, VolumeRef } from './refs.js';
+
+ResourceRef.implement({
+  description: 'A resource (LINSTOR Resource): one replica of a resource definition on one node.',
+  fields: (t) => ({
+    uuid: t.exposeID('uuid'),
+    name: t.string({ description: 'Name of the resource definition.', resolve: async (r, _a, ctx) => (await ctx.loaders.resourceDefinition.load(r.resourceDefinition.id)).name }),
+    resourceDefinition: t.field({ type: ResourceDefinitionRef, resolve: (r, _a, ctx) => ctx.loaders.resourceDefinition.load(r.resourceDefinition.id) }),
+    node: t.field({ type: NodeRef, resolve: (r, _a, ctx) => ctx.loaders.node.load(r.node.id) }),
+    flags: t.stringList({ description: 'LINSTOR resource flags, e.g. DRBD_DISKLESS, TIE_BREAKER, DELETE.', resolve: (r) => r.flags }),
+    ...propsFields<IResource>(t),
+    effectiveProps: t.field({
+      type: [EffectivePropertyRef],
+      description: 'Properties after inheritance: controller -> resource group -> resource definition -> this resource.',
+      resolve: async (r, _a, ctx) => resolveProps(await resourceLayers(r, ctx)),
+    }),
+    volumes: t.field({ type: [VolumeRef], resolve: (r, _a, ctx) => ctx.loaders.volumesByResource.load(r.id) }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+VolumeRef.implement({
+  description: 'A volume (LINSTOR Volume): a volume definition realized by one resource in one storage pool.',
+  fields: (t) => ({
+    uuid: t.exposeID('uuid'),
+    volumeNumber: t.int({ resolve: async (v, _a, ctx) => (await ctx.loaders.volumeDefinition.load(v.volumeDefinition.id)).volumeNumber }),
+    resource: t.field({ type: ResourceRef, resolve: (v, _a, ctx) => ctx.loaders.resource.load(v.resource.id) }),
+    volumeDefinition: t.field({ type: VolumeDefinitionRef, resolve: (v, _a, ctx) => ctx.loaders.volumeDefinition.load(v.volumeDefinition.id) }),
+    storagePool: t.field({ type: StoragePoolRef, resolve: (v, _a, ctx) => ctx.loaders.storagePool.load(v.storagePool.id) }),
+    flags: t.stringList({ resolve: (v) => v.flags }),
+    ...propsFields<IVolume>(t),
+    effectiveProps: t.field({
+      type: [EffectivePropertyRef],
+      description: 'Properties after inheritance, from the controller down to this volume.',
+      resolve: async (v, _a, ctx) => resolveProps(await volumeLayers(v, ctx)),
+    }),
+    allocatedSizeKib: t.field({ type: 'KiB', nullable: true, description: 'Reported by the satellite.', resolve: (v) => v.allocatedSizeKib ?? null }),
+    usableSizeKib: t.field({ type: 'KiB', nullable: true, description: 'Reported by the satellite.', resolve: (v) => v.usableSizeKib ?? null }),
+    devicePath: t.string({ nullable: true, resolve: (v) => v.devicePath ?? null }),
+  }),
+});
+
+const ResourceFilterInput = builder.inputType('ResourceFilter', {
+  fields: (t) => ({
+    resourceDefinitions: t.stringList(),
+    resourceGroups: t.stringList({ description: 'Only resources whose definition is in these groups.' }),
+    nodes: t.stringList(),
+    storagePools: t.stringList({ description: 'Only resources with a volume in a pool of these names.' }),
+    props: t.field({ type: [PropFilterInput] }),
+  }),
+});
+
+const VolumeFilterInput = builder.inputType('VolumeFilter', {
+  fields: (t) => ({
+    resourceDefinitions: t.stringList(),
+    nodes: t.stringList(),
+    storagePools: t.stringList(),
+    props: t.field({ type: [PropFilterInput] }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  resource: t.field({
+    type: ResourceRef,
+    nullable: true,
+    args: { resourceDefinition: t.arg.string({ required: true }), node: t.arg.string({ required: true }) },
+    resolve: (_r, args, ctx) => getResource(ctx.em, args.resourceDefinition, args.node, 'node').catch(() => null),
+  }),
+  resources: t.connection(
+    {
+      type: ResourceRef,
+      args: { filter: t.arg({ type: ResourceFilterInput }) },
+      resolve: (_r, args, ctx) => connection(args, (page) => listResources(ctx.em, args.filter ?? {}, page)),
+    },
+    { fields: connectionFields },
+  ),
+  volumes: t.connection(
+    {
+      type: VolumeRef,
+      args: { filter: t.arg({ type: VolumeFilterInput }) },
+      resolve: (_r, args, ctx) => connection(args, (page) => listVolumes(ctx.em, args.filter ?? {}, page)),
+    },
+    { fields: connectionFields },
+  ),
+}));
+
+const ModifyResourceInput = builder.inputType('ModifyResourceInput', {
+  fields: (t) => ({
+    resourceDefinition: t.string({ required: true }),
+    node: t.string({ required: true }),
+    props: t.field({ type: PropsChangeInput }),
+  }),
+});
+
+const ModifyVolumeInput = builder.inputType('ModifyVolumeInput', {
+  fields: (t) => ({
+    resourceDefinition: t.string({ required: true }),
+    node: t.string({ required: true }),
+    volumeNumber: t.int({ required: true }),
+    props: t.field({ type: PropsChangeInput }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  modifyResource: t.field({
+    type: ResourceRef,
+    description: "Changes a resource's properties.",
+    args: { input: t.arg({ type: ModifyResourceInput, required: true }) },
+    resolve: (_r, { input }, ctx) => resources.modifyResource(ctx.service, input),
+  }),
+  modifyVolume: t.field({
+    type: VolumeRef,
+    description: "Changes a volume's properties.",
+    args: { input: t.arg({ type: ModifyVolumeInput, required: true }) },
+    resolve: (_r, { input }, ctx) => resources.modifyVolume(ctx.service, input),
+  }),
+}));
