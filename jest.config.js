@@ -1,10 +1,11 @@
-import type { Config } from 'jest';
+
 
 /**
  * Jest in native ESM mode (execa 9 is ESM-only and Node 20 has no require(esm)): tests run with
  * NODE_OPTIONS=--experimental-vm-modules, TypeScript is stripped by SWC, type checking is `npm run typecheck`.
  */
-const config: Config = {
+/** @type {import('jest').Config} */
+const config = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
@@ -15,8 +16,8 @@ const config: Config = {
     ],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  globalSetup: '<rootDir>/test/support/global-setup.ts',
-  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  globalSetup: '<rootDir>/test/support/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   testTimeout: 60_000,
 };
 
