@@ -18,6 +18,8 @@ export interface ControllerConfig {
   logLevel: string;
   graphiqlDir: string;
   log?: Logger;
+  /** Called with every SQL statement (tests count queries with it). */
+  onQuery?: (sql: string) => void;
 }
 
 export interface RunningController {
@@ -45,7 +47,7 @@ export async function startController(config: ControllerConfig): Promise<Running
   }
   let orm: MikroORM | undefined;
   try {
-    orm = await openOrm({ clientUrl: url });
+    orm = await openOrm({ clientUrl: url, onQuery: config.onQuery });
     const events = new EventBus();
     const repaired = await ensureDisklessPools({ em: orm.em.fork(), events, principal: { name: 'controller', role: 'admin' }, log });
     if (repaired > 0) log.warn({ repaired }, 'created missing DfltDisklessStorPool pools');

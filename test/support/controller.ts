@@ -4,6 +4,7 @@
 import pino from 'pino';
 import { GRAPHIQL_DIR } from '../../scripts/build-graphiql.js';
 import { startController, type RunningController } from '../../src/bin/start-controller.js';
+import type { ServiceContext } from '../../src/controller/context.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
 
 export interface GraphQLResponse<T = any> {
@@ -20,9 +21,11 @@ export interface TestController {
   /** Like gql but fails the test on any error and returns `data`. */
   ok<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
   stop(): Promise<void>;
+  /** A service context on a fresh EntityManager fork, for writing state the API cannot write yet. */
+  service(): ServiceContext;
 }
 
-export async function startTestController(kind: DatabaseKind): Promise<TestController> {
+export async function startTestController(kind: DatabaseKind, options: { onQuery?: (sql: string) => void } = {}): Promise<TestController> {
   const db = await createTestDatabase(kind);
   const controller = await startController({
     host: '127.0.0.1',
@@ -32,6 +35,7 @@ export async function startTestController(kind: DatabaseKind): Promise<TestContr
     logLevel: 'silent',
     graphiqlDir: GRAPHIQL_DIR,
     log: pino({ level: process.env.BLOCKPLANE_TEST_LOG_LEVEL ?? 'silent' }),
+    onQuery: options.onQuery,
   });
   const endpoint = `${controller.api.url}/graphql`;
   const gql = async <T>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> => {
@@ -52,6 +56,7 @@ export async function startTestController(kind: DatabaseKind): Promise<TestContr
       if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors, null, 2)}`);
       return result.data as T;
     },
+    service: () => ({ em: controller.orm.em.fork(), events: controller.events, principal: { name: 'test', role: 'admin' }, log: controller.log }),
     stop: async () => {
       await controller.stop();
       await db.drop();
