@@ -24,9 +24,9 @@ export function createLoaders(em: EntityManager) {
       return ids.map((id) => found.get(id) ?? new Error(`object ${id} vanished during the request`));
     });
   }
-  function byParent<T extends object>(entity: unknown, fk: string): DataLoader<number, T[]> {
+  function byParent<T extends object>(entity: unknown, fk: string, orderBy: Record<string, 'asc'> = { id: 'asc' }): DataLoader<number, T[]> {
     return new DataLoader<number, T[]>(async (ids) => {
-      const rows = (await em.find(entity as typeof Node, { [fk]: { $in: [...ids] } } as never, { orderBy: { id: 'asc' } })) as unknown as T[];
+      const rows = (await em.find(entity as typeof Node, { [fk]: { $in: [...ids] } } as never, { orderBy })) as unknown as T[];
       const groups = new Map<number, T[]>(ids.map((id) => [id, []]));
       for (const row of rows) groups.get((row as Record<string, { id: number }>)[fk]!.id)?.push(row);
       return ids.map((id) => groups.get(id)!);
@@ -44,9 +44,9 @@ export function createLoaders(em: EntityManager) {
     storagePoolsByNode: byParent<IStoragePool>(StoragePool, 'node'),
     resourcesByNode: byParent<IResource>(Resource, 'node'),
     resourcesByDefinition: byParent<IResource>(Resource, 'resourceDefinition'),
-    volumeGroupsByGroup: byParent<IVolumeGroup>(VolumeGroup, 'resourceGroup'),
+    volumeGroupsByGroup: byParent<IVolumeGroup>(VolumeGroup, 'resourceGroup', { volumeNumber: 'asc' }),
     definitionsByGroup: byParent<IResourceDefinition>(ResourceDefinition, 'resourceGroup'),
-    volumeDefinitionsByDefinition: byParent<IVolumeDefinition>(VolumeDefinition, 'resourceDefinition'),
+    volumeDefinitionsByDefinition: byParent<IVolumeDefinition>(VolumeDefinition, 'resourceDefinition', { volumeNumber: 'asc' }),
     volumesByResource: byParent<IVolume>(Volume, 'resource'),
     volumesByVolumeDefinition: byParent<IVolume>(Volume, 'volumeDefinition'),
     volumesByStoragePool: byParent<IVolume>(Volume, 'storagePool'),
