@@ -67,7 +67,13 @@ builder.queryFields((t) => ({
     type: NodeRef,
     description: 'Nodes in creation order, filtered and paginated.',
     args: { filter: t.arg({ type: NodeFilterInput }) },
-    resolve: (_r, args, ctx) => connection(args, (page) => listNodes(ctx.em, args.filter ?? {}, page)),
+    resolve: (_r, args, ctx) =>
+      connection(args, async (page) => {
+        const result = await listNodes(ctx.em, args.filter ?? {}, page);
+        // Nested fields that point back at these nodes (pool.node, resource.node) then cost no query.
+        result.rows.forEach((n) => ctx.loaders.node.prime(n.id, n));
+        return result;
+      }),
   }, { fields: connectionFields }),
 }));
 
