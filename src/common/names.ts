@@ -1,4 +1,4 @@
-import { ApiError, ErrorCode, type ObjectKind } from './api-rc.js';
+import { ApiError, ErrorCode, ImplementationError, type ObjectKind } from './api-rc.js';
 
 /**
  * LINSTOR's name rules. Names are case-insensitive (compared and made unique in upper case) but keep the spelling
@@ -47,7 +47,7 @@ const rules: Partial<Record<ObjectKind, NameRule>> = {
  */
 export function checkName(kind: ObjectKind, name: string, field: string): string {
   const rule = rules[kind];
-  if (!rule) throw new Error(`no name rule for ${kind}`);
+  if (!rule) throw new ImplementationError(`no name rule for ${kind}`);
   if (name.length < rule.min || name.length > rule.max || !rule.test(name)) {
     throw ApiError.invalid(
       ErrorCode.INVALID_NAME,

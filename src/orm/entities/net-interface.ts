@@ -18,7 +18,7 @@ export const NetInterface = defineEntity({
   },
   uniques: [{ name: 'net_interface_node_name_key_unique', properties: ['node', 'nameKey'] }],
   checks: [
-    { name: 'net_interface_port_range', expression: 'satellite_port is null or (satellite_port between 1 and 65535)' },
+    { name: 'net_interface_port_range', expression: 'satellite_port is null or (satellite_port >= 1 and satellite_port <= 65535)' },
   ],
 });
 export type INetInterface = InferEntity<typeof NetInterface>;

@@ -32,8 +32,8 @@ export const ResourceGroup = defineEntity({
   ],
   uniques: [{ name: 'resource_group_name_key_unique', properties: ['nameKey'] }],
   checks: [
-    { name: 'resource_group_place_count_range', expression: 'place_count is null or place_count between 1 and 32' },
-    { name: 'resource_group_peer_slots_range', expression: 'peer_slots is null or peer_slots between 1 and 31' },
+    { name: 'resource_group_place_count_range', expression: 'place_count is null or (place_count >= 1 and place_count <= 32)' },
+    { name: 'resource_group_peer_slots_range', expression: 'peer_slots is null or (peer_slots >= 1 and peer_slots <= 31)' },
   ],
 });
 export type IResourceGroup = InferEntity<typeof ResourceGroup>;

@@ -19,7 +19,7 @@ export const VolumeDefinition = defineEntity({
   ],
   uniques: [{ name: 'volume_definition_number_unique', properties: ['resourceDefinition', 'volumeNumber'] }],
   checks: [
-    { name: 'volume_definition_number_range', expression: 'volume_number between 0 and 65534' },
+    { name: 'volume_definition_number_range', expression: 'volume_number >= 0 and volume_number <= 65534' },
     { name: 'volume_definition_size_positive', expression: 'size_kib > 0' },
   ],
 });

@@ -17,6 +17,6 @@ export const VolumeGroup = defineEntity({
     { name: 'volume_group_props_gin', expression: 'create index "volume_group_props_gin" on "volume_group" using gin ("props")' },
   ],
   uniques: [{ name: 'volume_group_number_unique', properties: ['resourceGroup', 'volumeNumber'] }],
-  checks: [{ name: 'volume_group_number_range', expression: 'volume_number between 0 and 65534' }],
+  checks: [{ name: 'volume_group_number_range', expression: 'volume_number >= 0 and volume_number <= 65534' }],
 });
 export type IVolumeGroup = InferEntity<typeof VolumeGroup>;

@@ -4,7 +4,7 @@ import { Migration } from '@mikro-orm/migrations';
  * Objects that must always exist: the controller's property row and the default resource group DfltRscGrp
  * (LINSTOR creates both with a new database). Written by hand; the schema migrations are generated.
  */
-export class Migration20261125163000_defaults extends Migration {
+export class Migration20261125164600_defaults extends Migration {
   override async up(): Promise<void> {
     this.addSql(`insert into "controller_config" ("id", "props", "updated_at") values (1, '{}', now()) on conflict do nothing;`);
     this.addSql(
