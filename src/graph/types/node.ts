@@ -74,7 +74,8 @@ builder.queryFields((t) => ({
         result.rows.forEach((n) => ctx.loaders.node.prime(n.id, n));
         return result;
       }),
-  }, { fields: connectionFields }),
+  }, { name: 'NodeConnection', fields: connectionFields },
+    { name: 'NodeEdge' }),
 }));
 
 const NetInterfaceInput = builder.inputType('NetInterfaceInput', {

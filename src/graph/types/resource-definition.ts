@@ -80,7 +80,8 @@ builder.queryFields((t) => ({
       args: { filter: t.arg({ type: ResourceDefinitionFilterInput }) },
       resolve: (_r, args, ctx) => connection(args, (page) => listResourceDefinitions(ctx.em, args.filter ?? {}, page)),
     },
-    { fields: connectionFields },
+    { name: 'ResourceDefinitionConnection', fields: connectionFields },
+    { name: 'ResourceDefinitionEdge' },
   ),
   volumeDefinition: t.field({
     type: VolumeDefinitionRef,

@@ -87,7 +87,8 @@ builder.queryFields((t) => ({
       args: { filter: t.arg({ type: ResourceGroupFilterInput }) },
       resolve: (_r, args, ctx) => connection(args, (page) => listResourceGroups(ctx.em, args.filter ?? {}, page)),
     },
-    { fields: connectionFields },
+    { name: 'ResourceGroupConnection', fields: connectionFields },
+    { name: 'ResourceGroupEdge' },
   ),
   volumeGroup: t.field({
     type: VolumeGroupRef,

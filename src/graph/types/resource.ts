@@ -81,7 +81,8 @@ builder.queryFields((t) => ({
       args: { filter: t.arg({ type: ResourceFilterInput }) },
       resolve: (_r, args, ctx) => connection(args, (page) => listResources(ctx.em, args.filter ?? {}, page)),
     },
-    { fields: connectionFields },
+    { name: 'ResourceConnection', fields: connectionFields },
+    { name: 'ResourceEdge' },
   ),
   volumes: t.connection(
     {
@@ -89,7 +90,8 @@ builder.queryFields((t) => ({
       args: { filter: t.arg({ type: VolumeFilterInput }) },
       resolve: (_r, args, ctx) => connection(args, (page) => listVolumes(ctx.em, args.filter ?? {}, page)),
     },
-    { fields: connectionFields },
+    { name: 'VolumeConnection', fields: connectionFields },
+    { name: 'VolumeEdge' },
   ),
 }));
 

@@ -54,7 +54,8 @@ builder.queryFields((t) => ({
       args: { filter: t.arg({ type: StoragePoolFilterInput }) },
       resolve: (_r, args, ctx) => connection(args, (page) => listStoragePools(ctx.em, args.filter ?? {}, page)),
     },
-    { fields: connectionFields },
+    { name: 'StoragePoolConnection', fields: connectionFields },
+    { name: 'StoragePoolEdge' },
   ),
 }));
 
