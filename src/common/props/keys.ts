@@ -57,16 +57,8 @@ interface KeyRule {
 }
 
 const ALL: readonly PropsOwner[] = PROPS_OWNERS;
-const DRBD_OWNERS: readonly PropsOwner[] = [
-  'controller',
-  'node',
-  'resourceGroup',
-  'volumeGroup',
-  'resourceDefinition',
-  'volumeDefinition',
-  'resource',
-  'volume',
-];
+/** DRBD options apply wherever a resource's configuration is resolved: everything but storage pools. */
+const DRBD_OWNERS: readonly PropsOwner[] = PROPS_OWNERS.filter((o) => o !== 'storagePool');
 const RATIO_OWNERS: readonly PropsOwner[] = ['controller', 'storagePool'];
 
 /** The whitelist. Exact keys are checked before namespaces. */
