@@ -10,7 +10,9 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { ormConfig } from '../src/orm/config.js';
 
-const [command, name] = process.argv.slice(2);
+const [command, rawName] = process.argv.slice(2);
+// The name becomes part of a class name: keep it an identifier.
+const name = rawName?.replace(/\W+/g, '_');
 const adminUrl = process.env.BLOCKPLANE_MIGRATION_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function withScratchDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {

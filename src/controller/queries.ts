@@ -7,6 +7,7 @@ import { ResourceDefinition, type IResourceDefinition } from '../orm/entities/re
 import { ResourceGroup, type IResourceGroup } from '../orm/entities/resource-group.js';
 import { Resource, type IResource } from '../orm/entities/resource.js';
 import { StoragePool, type IStoragePool } from '../orm/entities/storage-pool.js';
+import { VolumeDefinition, type IVolumeDefinition } from '../orm/entities/volume-definition.js';
 import { Volume, type IVolume } from '../orm/entities/volume.js';
 
 /**
@@ -65,8 +66,15 @@ export interface ResourceFilter {
 
 export interface VolumeFilter {
   resourceDefinitions?: readonly string[] | null;
+  resourceGroups?: readonly string[] | null;
   nodes?: readonly string[] | null;
   storagePools?: readonly string[] | null;
+  props?: readonly PropFilter[] | null;
+}
+
+export interface VolumeDefinitionFilter {
+  resourceDefinitions?: readonly string[] | null;
+  resourceGroups?: readonly string[] | null;
   props?: readonly PropFilter[] | null;
 }
 
@@ -78,31 +86,52 @@ export interface Page<T> {
 
 type AnyQb = QueryBuilder<any>;
 
-async function page<T extends object>(qb: AnyQb, alias: string, request: PageRequest): Promise<Page<T>> {
-  const countQb = qb.clone();
+/**
+ * Runs one page of the query `build` makes. The count query is built only when the caller asks for the total:
+ * a built but never executed query would keep its raw SQL fragments in MikroORM's cache.
+ */
+async function page<T extends object>(build: () => AnyQb, alias: string, request: PageRequest): Promise<Page<T>> {
+  const qb = build();
   if (request.afterId != null) qb.andWhere(`${alias}.id > ?`, [request.afterId]);
   if (request.beforeId != null) qb.andWhere(`${alias}.id < ?`, [request.beforeId]);
   qb.orderBy({ [`${alias}.id`]: request.inverted ? 'desc' : 'asc' }).limit(request.limit);
   const rows = (await qb.getResultList()) as T[];
   let total: Promise<number> | undefined;
-  return { rows, totalCount: () => (total ??= countQb.getCount()) };
+  return { rows, totalCount: () => (total ??= build().getCount()) };
 }
 
 function keys(names: readonly string[]): string[] {
   return names.map(nameKey);
 }
 
-function placeholders(values: readonly unknown[]): string {
-  return values.map(() => '?').join(', ');
+/**
+ * Adds `sql(list)` with the upper-cased names bound as parameters; `list` is the placeholder list. An empty name
+ * list matches nothing (and `in ()` would not even parse).
+ */
+function whereNameIn(qb: AnyQb, names: readonly string[], sql: (list: string) => string): void {
+  if (names.length === 0) {
+    qb.andWhere('false');
+    return;
+  }
+  qb.andWhere(sql(names.map(() => '?').join(', ')), keys(names));
 }
 
-/** Adds the property conditions on `alias.props` (a jsonb column with a GIN index). */
-export function applyPropFilters(qb: AnyQb, alias: string, filters: readonly PropFilter[] | null | undefined, field: string): void {
+/**
+ * Validates property filters before any query is built (see {@link page}).
+ * @throws ApiError INVALID_VALUE naming the filter element
+ */
+export function checkPropFilters(filters: readonly PropFilter[] | null | undefined, field: string): void {
   (filters ?? []).forEach((f, i) => {
     const given = [f.equals != null, f.in != null, f.exists != null].filter(Boolean).length;
     if (given !== 1) {
       throw ApiError.invalid(ErrorCode.INVALID_VALUE, `${field}[${i}]`, `The filter on '${f.key}' must give exactly one of equals, in or exists.`, 'Use e.g. { key: "Aux/site", equals: "a" }, { key: "Aux/site", in: ["a", "b"] } or { key: "Aux/site", exists: true }.');
     }
+  });
+}
+
+/** Adds the (validated) property conditions on `alias.props`, a jsonb column with a GIN index. */
+function applyPropFilters(qb: AnyQb, alias: string, filters: readonly PropFilter[] | null | undefined): void {
+  for (const f of filters ?? []) {
     if (f.equals != null) {
       qb.andWhere(`${alias}.props @> ?::jsonb`, [JSON.stringify({ [f.key]: f.equals })]);
     } else if (f.in != null) {
@@ -111,87 +140,118 @@ export function applyPropFilters(qb: AnyQb, alias: string, filters: readonly Pro
     } else {
       qb.andWhere(`${f.exists ? '' : 'not '}jsonb_exists(${alias}.props, ?)`, [f.key]);
     }
-  });
+  }
 }
 
 export function listNodes(em: EntityManager, filter: NodeFilter, request: PageRequest): Promise<Page<INode>> {
-  const qb = em.createQueryBuilder(Node, 'n');
-  if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
-  if (filter.types) qb.andWhere({ type: { $in: [...filter.types] } });
-  if (filter.connectionStatuses) qb.andWhere({ connectionStatus: { $in: [...filter.connectionStatuses] } });
-  applyPropFilters(qb, 'n', filter.props, 'filter.props');
-  return page(qb, 'n', request);
+  checkPropFilters(filter.props, 'filter.props');
+  const build = () => {
+    const qb = em.createQueryBuilder(Node, 'n');
+    if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
+    if (filter.types) qb.andWhere({ type: { $in: [...filter.types] } });
+    if (filter.connectionStatuses) qb.andWhere({ connectionStatus: { $in: [...filter.connectionStatuses] } });
+    applyPropFilters(qb, 'n', filter.props);
+    return qb;
+  };
+  return page(build, 'n', request);
 }
 
 export function listStoragePools(em: EntityManager, filter: StoragePoolFilter, request: PageRequest): Promise<Page<IStoragePool>> {
-  const qb = em.createQueryBuilder(StoragePool, 'sp');
-  if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
-  if (filter.providerKinds) qb.andWhere({ providerKind: { $in: [...filter.providerKinds] } });
-  if (filter.nodes) {
-    const k = keys(filter.nodes);
-    qb.andWhere(`sp.node_id in (select id from node where name_key in (${placeholders(k)}))`, k);
-  }
-  applyPropFilters(qb, 'sp', filter.props, 'filter.props');
-  return page(qb, 'sp', request);
+  checkPropFilters(filter.props, 'filter.props');
+  const build = () => {
+    const qb = em.createQueryBuilder(StoragePool, 'sp');
+    if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
+    if (filter.providerKinds) qb.andWhere({ providerKind: { $in: [...filter.providerKinds] } });
+    if (filter.nodes) {
+      whereNameIn(qb, filter.nodes, (list) => `sp.node_id in (select id from node where name_key in (${list}))`);
+    }
+    applyPropFilters(qb, 'sp', filter.props);
+    return qb;
+  };
+  return page(build, 'sp', request);
 }
 
 export function listResourceGroups(em: EntityManager, filter: ResourceGroupFilter, request: PageRequest): Promise<Page<IResourceGroup>> {
-  const qb = em.createQueryBuilder(ResourceGroup, 'rg');
-  if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
-  applyPropFilters(qb, 'rg', filter.props, 'filter.props');
-  return page(qb, 'rg', request);
+  checkPropFilters(filter.props, 'filter.props');
+  const build = () => {
+    const qb = em.createQueryBuilder(ResourceGroup, 'rg');
+    if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
+    applyPropFilters(qb, 'rg', filter.props);
+    return qb;
+  };
+  return page(build, 'rg', request);
 }
 
 export function listResourceDefinitions(em: EntityManager, filter: ResourceDefinitionFilter, request: PageRequest): Promise<Page<IResourceDefinition>> {
-  const qb = em.createQueryBuilder(ResourceDefinition, 'rd');
-  if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
-  if (filter.resourceGroups) {
-    const k = keys(filter.resourceGroups);
-    qb.andWhere(`rd.resource_group_id in (select id from resource_group where name_key in (${placeholders(k)}))`, k);
-  }
-  applyPropFilters(qb, 'rd', filter.props, 'filter.props');
-  return page(qb, 'rd', request);
+  checkPropFilters(filter.props, 'filter.props');
+  const build = () => {
+    const qb = em.createQueryBuilder(ResourceDefinition, 'rd');
+    if (filter.names) qb.andWhere({ nameKey: { $in: keys(filter.names) } });
+    if (filter.resourceGroups) {
+      whereNameIn(qb, filter.resourceGroups, (list) => `rd.resource_group_id in (select id from resource_group where name_key in (${list}))`);
+    }
+    applyPropFilters(qb, 'rd', filter.props);
+    return qb;
+  };
+  return page(build, 'rd', request);
 }
 
 export function listResources(em: EntityManager, filter: ResourceFilter, request: PageRequest): Promise<Page<IResource>> {
-  const qb = em.createQueryBuilder(Resource, 'r');
-  if (filter.resourceDefinitions) {
-    const k = keys(filter.resourceDefinitions);
-    qb.andWhere(`r.resource_definition_id in (select id from resource_definition where name_key in (${placeholders(k)}))`, k);
-  }
-  if (filter.resourceGroups) {
-    const k = keys(filter.resourceGroups);
-    qb.andWhere(
-      `r.resource_definition_id in (select rd.id from resource_definition rd join resource_group rg on rg.id = rd.resource_group_id where rg.name_key in (${placeholders(k)}))`,
-      k,
-    );
-  }
-  if (filter.nodes) {
-    const k = keys(filter.nodes);
-    qb.andWhere(`r.node_id in (select id from node where name_key in (${placeholders(k)}))`, k);
-  }
-  if (filter.storagePools) {
-    const k = keys(filter.storagePools);
-    qb.andWhere(`exists (select 1 from volume v join storage_pool sp on sp.id = v.storage_pool_id where v.resource_id = r.id and sp.name_key in (${placeholders(k)}))`, k);
-  }
-  applyPropFilters(qb, 'r', filter.props, 'filter.props');
-  return page(qb, 'r', request);
+  checkPropFilters(filter.props, 'filter.props');
+  const build = () => {
+    const qb = em.createQueryBuilder(Resource, 'r');
+    if (filter.resourceDefinitions) {
+      whereNameIn(qb, filter.resourceDefinitions, (list) => `r.resource_definition_id in (select id from resource_definition where name_key in (${list}))`);
+    }
+    if (filter.resourceGroups) {
+      whereNameIn(qb, filter.resourceGroups, (list) => `r.resource_definition_id in (select rd.id from resource_definition rd join resource_group rg on rg.id = rd.resource_group_id where rg.name_key in (${list}))`);
+    }
+    if (filter.nodes) {
+      whereNameIn(qb, filter.nodes, (list) => `r.node_id in (select id from node where name_key in (${list}))`);
+    }
+    if (filter.storagePools) {
+      whereNameIn(qb, filter.storagePools, (list) => `exists (select 1 from volume v join storage_pool sp on sp.id = v.storage_pool_id where v.resource_id = r.id and sp.name_key in (${list}))`);
+    }
+    applyPropFilters(qb, 'r', filter.props);
+    return qb;
+  };
+  return page(build, 'r', request);
 }
 
 export function listVolumes(em: EntityManager, filter: VolumeFilter, request: PageRequest): Promise<Page<IVolume>> {
-  const qb = em.createQueryBuilder(Volume, 'v');
-  if (filter.resourceDefinitions) {
-    const k = keys(filter.resourceDefinitions);
-    qb.andWhere(`v.resource_id in (select r.id from resource r join resource_definition rd on rd.id = r.resource_definition_id where rd.name_key in (${placeholders(k)}))`, k);
-  }
-  if (filter.nodes) {
-    const k = keys(filter.nodes);
-    qb.andWhere(`v.resource_id in (select r.id from resource r join node n on n.id = r.node_id where n.name_key in (${placeholders(k)}))`, k);
-  }
-  if (filter.storagePools) {
-    const k = keys(filter.storagePools);
-    qb.andWhere(`v.storage_pool_id in (select id from storage_pool where name_key in (${placeholders(k)}))`, k);
-  }
-  applyPropFilters(qb, 'v', filter.props, 'filter.props');
-  return page(qb, 'v', request);
+  checkPropFilters(filter.props, 'filter.props');
+  const build = () => {
+    const qb = em.createQueryBuilder(Volume, 'v');
+    if (filter.resourceDefinitions) {
+      whereNameIn(qb, filter.resourceDefinitions, (list) => `v.resource_id in (select r.id from resource r join resource_definition rd on rd.id = r.resource_definition_id where rd.name_key in (${list}))`);
+    }
+    if (filter.nodes) {
+      whereNameIn(qb, filter.nodes, (list) => `v.resource_id in (select r.id from resource r join node n on n.id = r.node_id where n.name_key in (${list}))`);
+    }
+    if (filter.storagePools) {
+      whereNameIn(qb, filter.storagePools, (list) => `v.storage_pool_id in (select id from storage_pool where name_key in (${list}))`);
+    }
+    if (filter.resourceGroups) {
+      whereNameIn(qb, filter.resourceGroups, (list) => `v.resource_id in (select r.id from resource r join resource_definition rd on rd.id = r.resource_definition_id join resource_group rg on rg.id = rd.resource_group_id where rg.name_key in (${list}))`);
+    }
+    applyPropFilters(qb, 'v', filter.props);
+    return qb;
+  };
+  return page(build, 'v', request);
+}
+
+export function listVolumeDefinitions(em: EntityManager, filter: VolumeDefinitionFilter, request: PageRequest): Promise<Page<IVolumeDefinition>> {
+  checkPropFilters(filter.props, 'filter.props');
+  const build = () => {
+    const qb = em.createQueryBuilder(VolumeDefinition, 'vd');
+    if (filter.resourceDefinitions) {
+      whereNameIn(qb, filter.resourceDefinitions, (list) => `vd.resource_definition_id in (select id from resource_definition where name_key in (${list}))`);
+    }
+    if (filter.resourceGroups) {
+      whereNameIn(qb, filter.resourceGroups, (list) => `vd.resource_definition_id in (select rd.id from resource_definition rd join resource_group rg on rg.id = rd.resource_group_id where rg.name_key in (${list}))`);
+    }
+    applyPropFilters(qb, 'vd', filter.props);
+    return qb;
+  };
+  return page(build, 'vd', request);
 }

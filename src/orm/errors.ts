@@ -1,5 +1,6 @@
 import {
   CheckConstraintViolationException,
+  DeadlockException,
   ForeignKeyConstraintViolationException,
   UniqueConstraintViolationException,
 } from '@mikro-orm/core';
@@ -33,12 +34,25 @@ export function translateDbError(error: unknown): unknown {
     return new ApiError({ code: ErrorCode.CONFLICT, message: `A concurrent change created the same object (${constraint}).`, correction: 'Retry the request.' });
   }
   if (error instanceof ForeignKeyConstraintViolationException) {
+    // PostgreSQL's detail tells the two directions apart: "... is not present in table ..." (the new row points at
+    // something a concurrent request deleted) vs "... is still referenced from table ..." (a delete of a used row).
+    if (/is not present in table/.test(detail)) {
+      return new ApiError({
+        code: ErrorCode.CONFLICT,
+        message: `An object this request refers to was deleted by a concurrent request (${constraint}).`,
+        correction: 'Re-read the objects and retry.',
+        details: { constraint },
+      });
+    }
     return new ApiError({
       code: ErrorCode.IN_USE,
-      message: `The change conflicts with objects that reference it (${constraint}); another request may have added or removed them.`,
-      correction: 'Re-read the objects and retry.',
+      message: `Other objects still refer to this one (${constraint}); a concurrent request may have added them.`,
+      correction: 'Re-read the objects, delete or move what uses it, and retry.',
       details: { constraint },
     });
+  }
+  if (error instanceof DeadlockException || (error as { code?: string }).code === '40001') {
+    return new ApiError({ code: ErrorCode.CONFLICT, message: 'A concurrent request changed the same objects.', correction: 'Retry the request.' });
   }
   if (error instanceof CheckConstraintViolationException) {
     return new ApiError({ code: ErrorCode.INVALID_VALUE, message: `A value is out of its allowed range (${constraint}).`, correction: 'Check the limits in the API documentation.' });

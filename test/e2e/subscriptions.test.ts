@@ -49,6 +49,27 @@ describe('subscriptions over graphql-ws and their refusal over HTTP', () => {
     expect(events[2].uuid).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('reports objects removed with their parent, all with their uuids', async () => {
+    const events: any[] = [];
+    const unsubscribe = client.subscribe(
+      { query: `subscription { modelEvents(kinds: [NODE, NET_INTERFACE, STORAGE_POOL]) { kind action path uuid } }` },
+      { next: (m) => events.push(m.data!.modelEvents), error: () => undefined, complete: () => undefined },
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await t.ok(`mutation { createNode(input: { name: "cascade", netInterfaces: [{ address: "10.0.0.7" }] }) { name } }`);
+    await t.ok(`mutation { deleteNode(name: "cascade") { name } }`);
+    for (let i = 0; i < 40 && events.length < 5; i++) await new Promise((r) => setTimeout(r, 50));
+    unsubscribe();
+    expect(events.map((e) => [e.kind, e.action, e.path])).toEqual([
+      ['STORAGE_POOL', 'CREATED', ['cascade', 'DfltDisklessStorPool']],
+      ['NODE', 'CREATED', ['cascade']],
+      ['NET_INTERFACE', 'DELETED', ['cascade', 'default']],
+      ['STORAGE_POOL', 'DELETED', ['cascade', 'DfltDisklessStorPool']],
+      ['NODE', 'DELETED', ['cascade']],
+    ]);
+    for (const e of events) expect(e.uuid).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('answers a failed mutation with no event (nothing is published for a rollback)', async () => {
     const events: any[] = [];
     const unsubscribe = client.subscribe({ query: `subscription { modelEvents(kinds: [NODE]) { path } }` }, { next: (m) => events.push(m), error: () => undefined, complete: () => undefined });

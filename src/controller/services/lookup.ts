@@ -1,3 +1,4 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ApiError } from '../../common/api-rc.js';
 import { nameKey } from '../../common/names.js';
@@ -9,34 +10,41 @@ import { StoragePool, type IStoragePool } from '../../orm/entities/storage-pool.
 import { VolumeDefinition, type IVolumeDefinition } from '../../orm/entities/volume-definition.js';
 import { VolumeGroup, type IVolumeGroup } from '../../orm/entities/volume-group.js';
 
-/** Load-or-fail helpers: every one compares names case-insensitively and names the input field when missing. */
+/**
+ * Load-or-fail helpers: every one compares names case-insensitively and names the input field when missing.
+ * Inside a transaction the row is locked (SELECT ... FOR UPDATE) until commit, so two requests that change the same
+ * object run one after the other instead of overwriting each other's changes (e.g. two property updates).
+ */
+function lock(em: EntityManager): { lockMode?: LockMode } {
+  return em.isInTransaction() ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {};
+}
 
 export async function getNode(em: EntityManager, name: string, field: string): Promise<INode> {
-  return (await em.findOne(Node, { nameKey: nameKey(name) })) ?? fail(ApiError.notFound('node', name, field));
+  return (await em.findOne(Node, { nameKey: nameKey(name) }, lock(em))) ?? fail(ApiError.notFound('node', name, field));
 }
 
 export async function getStoragePool(em: EntityManager, node: INode, name: string, field: string): Promise<IStoragePool> {
-  return (await em.findOne(StoragePool, { node, nameKey: nameKey(name) })) ?? fail(ApiError.notFound('storage pool', `${node.name}/${name}`, field));
+  return (await em.findOne(StoragePool, { node, nameKey: nameKey(name) }, lock(em))) ?? fail(ApiError.notFound('storage pool', `${node.name}/${name}`, field));
 }
 
 export async function getResourceGroup(em: EntityManager, name: string, field: string): Promise<IResourceGroup> {
-  return (await em.findOne(ResourceGroup, { nameKey: nameKey(name) })) ?? fail(ApiError.notFound('resource group', name, field));
+  return (await em.findOne(ResourceGroup, { nameKey: nameKey(name) }, lock(em))) ?? fail(ApiError.notFound('resource group', name, field));
 }
 
 export async function getVolumeGroup(em: EntityManager, group: IResourceGroup, volumeNumber: number, field: string): Promise<IVolumeGroup> {
-  return (await em.findOne(VolumeGroup, { resourceGroup: group, volumeNumber })) ?? fail(ApiError.notFound('volume group', `${group.name}/${volumeNumber}`, field));
+  return (await em.findOne(VolumeGroup, { resourceGroup: group, volumeNumber }, lock(em))) ?? fail(ApiError.notFound('volume group', `${group.name}/${volumeNumber}`, field));
 }
 
 export async function getResourceDefinition(em: EntityManager, name: string, field: string): Promise<IResourceDefinition> {
-  return (await em.findOne(ResourceDefinition, { nameKey: nameKey(name) })) ?? fail(ApiError.notFound('resource definition', name, field));
+  return (await em.findOne(ResourceDefinition, { nameKey: nameKey(name) }, lock(em))) ?? fail(ApiError.notFound('resource definition', name, field));
 }
 
 export async function getVolumeDefinition(em: EntityManager, definition: IResourceDefinition, volumeNumber: number, field: string): Promise<IVolumeDefinition> {
-  return (await em.findOne(VolumeDefinition, { resourceDefinition: definition, volumeNumber })) ?? fail(ApiError.notFound('volume definition', `${definition.name}/${volumeNumber}`, field));
+  return (await em.findOne(VolumeDefinition, { resourceDefinition: definition, volumeNumber }, lock(em))) ?? fail(ApiError.notFound('volume definition', `${definition.name}/${volumeNumber}`, field));
 }
 
 export async function getResource(em: EntityManager, definitionName: string, nodeName: string, field: string): Promise<IResource> {
-  const found = await em.findOne(Resource, { resourceDefinition: { nameKey: nameKey(definitionName) }, node: { nameKey: nameKey(nodeName) } });
+  const found = await em.findOne(Resource, { resourceDefinition: { nameKey: nameKey(definitionName) }, node: { nameKey: nameKey(nodeName) } }, lock(em));
   return found ?? fail(ApiError.notFound('resource', `${definitionName} on ${nodeName}`, field));
 }
 

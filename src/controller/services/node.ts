@@ -76,7 +76,7 @@ export async function createNode(ctx: ServiceContext, input: CreateNodeInput): P
     for (const ni of checked) em.create(NetInterface, { ...ni, node });
     if (STORAGE_NODE_TYPES.includes(type)) createDisklessPool(em, node, emit);
     await em.flush();
-    emit('NODE', 'CREATED', [node.name], node.uuid);
+    emit('NODE', 'CREATED', [node.name], node);
     return node;
   });
 }
@@ -99,7 +99,10 @@ export async function modifyNode(ctx: ServiceContext, input: ModifyNodeInput): P
             'Delete its resources and storage pools first.',
           );
         }
-        pools.forEach((p) => em.remove(p));
+        pools.forEach((p) => {
+          em.remove(p);
+          emit('STORAGE_POOL', 'DELETED', [node.name, p.name], p);
+        });
       } else if (!(await em.count(StoragePool, { node, nameKey: nameKey(DEFAULT_DISKLESS_STORAGE_POOL) }))) {
         if (!(await em.count(NetInterface, { node }))) {
           throw ApiError.invalid(ErrorCode.INVALID_VALUE, 'input.type', `A ${input.type} node needs a net interface.`, 'Create a net interface on the node first.');
@@ -109,7 +112,7 @@ export async function modifyNode(ctx: ServiceContext, input: ModifyNodeInput): P
       node.type = input.type;
     }
     await em.flush();
-    emit('NODE', 'MODIFIED', [node.name], node.uuid);
+    emit('NODE', 'MODIFIED', [node.name], node);
     return node;
   });
 }
@@ -129,9 +132,12 @@ export async function deleteNode(ctx: ServiceContext, name: string): Promise<INo
       throw ApiError.inUse('node', node.name, [{ kind: 'resource', names }]);
     }
     // Net interfaces and storage pools go with the node (ON DELETE CASCADE); volumes would block it, and there are
-    // none without resources.
+    // none without resources. Subscribers hear of every object that goes.
+    const [interfaces, pools] = await Promise.all([em.find(NetInterface, { node }), em.find(StoragePool, { node })]);
     await em.nativeDelete(Node, { id: node.id });
-    emit('NODE', 'DELETED', [node.name], node.uuid);
+    interfaces.forEach((ni) => emit('NET_INTERFACE', 'DELETED', [node.name, ni.name], ni));
+    pools.forEach((p) => emit('STORAGE_POOL', 'DELETED', [node.name, p.name], p));
+    emit('NODE', 'DELETED', [node.name], node);
     return node;
   });
 }
@@ -143,11 +149,14 @@ export async function createNetInterface(ctx: ServiceContext, nodeName: string, 
     const node = await getNode(em, nodeName, 'node');
     if (await em.count(NetInterface, { node, nameKey: nameKey(ni.name) })) throw ApiError.alreadyExists('net interface', `${node.name}/${ni.name}`, 'input.name');
     const existing = await em.find(NetInterface, { node });
-    if (ni.isActive) existing.forEach((e) => (e.isActive = false));
-    else if (existing.length === 0) ni.isActive = true;
+    if (ni.isActive) {
+      // Deactivate first: the database allows one active interface per node at every moment.
+      existing.forEach((e) => (e.isActive = false));
+      await em.flush();
+    } else if (existing.length === 0) ni.isActive = true;
     const created = em.create(NetInterface, { ...ni, node });
     await em.flush();
-    emit('NET_INTERFACE', 'CREATED', [node.name, created.name], created.uuid);
+    emit('NET_INTERFACE', 'CREATED', [node.name, created.name], created);
     return created;
   });
 }
@@ -160,14 +169,24 @@ export async function modifyNetInterface(ctx: ServiceContext, input: ModifyNetIn
     const ni = all.find((n) => n.nameKey === nameKey(input.name));
     if (!ni) throw ApiError.notFound('net interface', `${node.name}/${input.name}`, 'input.name');
     if (input.address != null) ni.address = checkAddress(input.address, 'input.address');
-    if (input.encryptionType != null) ni.encryptionType = input.encryptionType;
+    if (input.encryptionType != null && input.encryptionType !== ni.encryptionType) {
+      // A port left at the old type's default follows the new type's default (3366 PLAIN, 3367 SSL).
+      if (input.satellitePort === undefined && ni.satellitePort === DEFAULT_SATELLITE_PORT[ni.encryptionType as EncryptionType]) {
+        ni.satellitePort = DEFAULT_SATELLITE_PORT[input.encryptionType];
+      }
+      ni.encryptionType = input.encryptionType;
+    }
     if (input.satellitePort !== undefined) ni.satellitePort = checkPort(input.satellitePort ?? DEFAULT_SATELLITE_PORT[ni.encryptionType as EncryptionType], 'input.satellitePort');
-    if (input.isActive === true) all.forEach((n) => (n.isActive = n === ni));
     if (input.isActive === false && ni.isActive) {
       throw ApiError.invalid(ErrorCode.NOT_ALLOWED, 'input.isActive', 'A node always has one active net interface.', 'Make another interface active instead.');
     }
+    if (input.isActive === true && !ni.isActive) {
+      all.forEach((n) => (n.isActive = false));
+      await em.flush(); // one active interface per node at every moment (unique index)
+      ni.isActive = true;
+    }
     await em.flush();
-    emit('NET_INTERFACE', 'MODIFIED', [node.name, ni.name], ni.uuid);
+    emit('NET_INTERFACE', 'MODIFIED', [node.name, ni.name], ni);
     return ni;
   });
 }
@@ -183,10 +202,13 @@ export async function deleteNetInterface(ctx: ServiceContext, nodeName: string, 
     if (rest.length === 0 && STORAGE_NODE_TYPES.includes(node.type)) {
       throw ApiError.invalid(ErrorCode.NOT_ALLOWED, 'name', `'${ni.name}' is the last net interface of ${node.type} node '${node.name}'.`, 'Create another net interface first.');
     }
-    if (ni.isActive && rest[0]) rest[0].isActive = true;
     em.remove(ni);
     await em.flush();
-    emit('NET_INTERFACE', 'DELETED', [node.name, ni.name], ni.uuid);
+    if (ni.isActive && rest[0]) {
+      rest[0].isActive = true;
+      await em.flush();
+    }
+    emit('NET_INTERFACE', 'DELETED', [node.name, ni.name], ni);
     return ni;
   });
 }
@@ -209,7 +231,7 @@ export async function ensureDisklessPools(ctx: ServiceContext): Promise<number> 
 
 function createDisklessPool(em: EntityManager, node: INode, emit: Emit): void {
   const pool = em.create(StoragePool, { node, name: DEFAULT_DISKLESS_STORAGE_POOL, providerKind: 'DISKLESS', props: {} });
-  emit('STORAGE_POOL', 'CREATED', [node.name, pool.name], pool.uuid);
+  emit('STORAGE_POOL', 'CREATED', [node.name, pool.name], pool);
 }
 
 type CheckedNetInterface = { name: string; address: string; satellitePort: number; encryptionType: EncryptionType; isActive: boolean };

@@ -61,10 +61,10 @@ export async function createResourceDefinition(ctx: ServiceContext, input: Creat
     const definition = em.create(ResourceDefinition, { name, resourceGroup: group, externalName: input.externalName ?? null, props, layerStack, flags: [] });
     for (const spec of specs) {
       const vd = em.create(VolumeDefinition, { resourceDefinition: definition, ...spec });
-      emit('VOLUME_DEFINITION', 'CREATED', [name, String(spec.volumeNumber)], vd.uuid);
+      emit('VOLUME_DEFINITION', 'CREATED', [name, String(spec.volumeNumber)], vd);
     }
     await em.flush();
-    emit('RESOURCE_DEFINITION', 'CREATED', [definition.name], definition.uuid);
+    emit('RESOURCE_DEFINITION', 'CREATED', [definition.name], definition);
     return definition;
   });
 }
@@ -83,7 +83,7 @@ export async function modifyResourceDefinition(ctx: ServiceContext, input: Modif
       definition.layerStack = stack;
     }
     await em.flush();
-    emit('RESOURCE_DEFINITION', 'MODIFIED', [definition.name], definition.uuid);
+    emit('RESOURCE_DEFINITION', 'MODIFIED', [definition.name], definition);
     return definition;
   });
 }
@@ -96,8 +96,10 @@ export async function deleteResourceDefinition(ctx: ServiceContext, name: string
     if (resources.length > 0) {
       throw ApiError.inUse('resource definition', definition.name, [{ kind: 'resource', names: resources.map((r) => `${definition.name} on ${r.node.name}`) }]);
     }
+    const volumeDefinitions = await em.find(VolumeDefinition, { resourceDefinition: definition });
     await em.nativeDelete(ResourceDefinition, { id: definition.id }); // volume definitions cascade
-    emit('RESOURCE_DEFINITION', 'DELETED', [definition.name], definition.uuid);
+    volumeDefinitions.forEach((vd) => emit('VOLUME_DEFINITION', 'DELETED', [definition.name, String(vd.volumeNumber)], vd));
+    emit('RESOURCE_DEFINITION', 'DELETED', [definition.name], definition);
     return definition;
   });
 }
@@ -116,7 +118,7 @@ export async function createVolumeDefinition(ctx: ServiceContext, input: CreateV
     }
     const vd = em.create(VolumeDefinition, { resourceDefinition: definition, ...spec! });
     await em.flush();
-    emit('VOLUME_DEFINITION', 'CREATED', [definition.name, String(volumeNumber)], vd.uuid);
+    emit('VOLUME_DEFINITION', 'CREATED', [definition.name, String(volumeNumber)], vd);
     return vd;
   });
 }
@@ -141,7 +143,7 @@ export async function modifyVolumeDefinition(ctx: ServiceContext, input: ModifyV
       if (!vd.flags.includes('RESIZE') && (await em.count(Volume, { volumeDefinition: vd }))) vd.flags = [...vd.flags, 'RESIZE'];
     }
     await em.flush();
-    emit('VOLUME_DEFINITION', 'MODIFIED', [definition.name, String(vd.volumeNumber)], vd.uuid);
+    emit('VOLUME_DEFINITION', 'MODIFIED', [definition.name, String(vd.volumeNumber)], vd);
     return vd;
   });
 }
@@ -157,7 +159,7 @@ export async function deleteVolumeDefinition(ctx: ServiceContext, definitionName
     }
     em.remove(vd);
     await em.flush();
-    emit('VOLUME_DEFINITION', 'DELETED', [definition.name, String(volumeNumber)], vd.uuid);
+    emit('VOLUME_DEFINITION', 'DELETED', [definition.name, String(volumeNumber)], vd);
     return vd;
   });
 }

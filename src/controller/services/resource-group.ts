@@ -69,7 +69,7 @@ export async function createResourceGroup(ctx: ServiceContext, input: CreateReso
     if (await em.count(ResourceGroup, { nameKey: nameKey(name) })) throw ApiError.alreadyExists('resource group', name, 'input.name');
     const group = em.create(ResourceGroup, { name, description: input.description ?? null, props, peerSlots, ...filter });
     await em.flush();
-    emit('RESOURCE_GROUP', 'CREATED', [group.name], group.uuid);
+    emit('RESOURCE_GROUP', 'CREATED', [group.name], group);
     return group;
   });
 }
@@ -84,7 +84,7 @@ export async function modifyResourceGroup(ctx: ServiceContext, input: ModifyReso
     if (input.peerSlots !== undefined) group.peerSlots = checkPeerSlots(input.peerSlots, 'input.peerSlots');
     Object.assign(group, filter);
     await em.flush();
-    emit('RESOURCE_GROUP', 'MODIFIED', [group.name], group.uuid);
+    emit('RESOURCE_GROUP', 'MODIFIED', [group.name], group);
     return group;
   });
 }
@@ -103,8 +103,10 @@ export async function deleteResourceGroup(ctx: ServiceContext, name: string): Pr
       if (total > names.length) names.push(`... ${total - names.length} more`);
       throw ApiError.inUse('resource group', group.name, [{ kind: 'resource definition', names }]);
     }
+    const volumeGroups = await em.find(VolumeGroup, { resourceGroup: group });
     await em.nativeDelete(ResourceGroup, { id: group.id }); // volume groups go with it (ON DELETE CASCADE)
-    emit('RESOURCE_GROUP', 'DELETED', [group.name], group.uuid);
+    volumeGroups.forEach((vg) => emit('VOLUME_GROUP', 'DELETED', [group.name, String(vg.volumeNumber)], vg));
+    emit('RESOURCE_GROUP', 'DELETED', [group.name], group);
     return group;
   });
 }
@@ -120,7 +122,7 @@ export async function createVolumeGroup(ctx: ServiceContext, input: CreateVolume
     if (existing.some((v) => v.volumeNumber === volumeNumber)) throw ApiError.alreadyExists('volume group', `${group.name}/${volumeNumber}`, 'input.volumeNumber');
     const vg = em.create(VolumeGroup, { resourceGroup: group, volumeNumber, props, flags: [...new Set(input.flags ?? [])] });
     await em.flush();
-    emit('VOLUME_GROUP', 'CREATED', [group.name, String(volumeNumber)], vg.uuid);
+    emit('VOLUME_GROUP', 'CREATED', [group.name, String(volumeNumber)], vg);
     return vg;
   });
 }
@@ -133,7 +135,7 @@ export async function modifyVolumeGroup(ctx: ServiceContext, input: ModifyVolume
     vg.props = applyPropsChange('volumeGroup', vg.props, input.props, 'input.props');
     if (input.flags) vg.flags = [...new Set(input.flags)];
     await em.flush();
-    emit('VOLUME_GROUP', 'MODIFIED', [group.name, String(vg.volumeNumber)], vg.uuid);
+    emit('VOLUME_GROUP', 'MODIFIED', [group.name, String(vg.volumeNumber)], vg);
     return vg;
   });
 }
@@ -145,7 +147,7 @@ export async function deleteVolumeGroup(ctx: ServiceContext, groupName: string, 
     const vg = await getVolumeGroup(em, group, volumeNumber, 'volumeNumber');
     em.remove(vg);
     await em.flush();
-    emit('VOLUME_GROUP', 'DELETED', [group.name, String(volumeNumber)], vg.uuid);
+    emit('VOLUME_GROUP', 'DELETED', [group.name, String(volumeNumber)], vg);
     return vg;
   });
 }

@@ -39,10 +39,11 @@ export async function createResourceRecord(ctx: ServiceContext, input: CreateRes
     const flags: ResourceFlag[] = diskless ? ['DRBD_DISKLESS'] : [];
     const resource = em.create(Resource, { resourceDefinition: definition, node, props, flags });
     for (const vd of await em.find(VolumeDefinition, { resourceDefinition: definition }, { orderBy: { volumeNumber: 'asc' } })) {
-      em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [] });
+      const volume = em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [] });
+      emit('VOLUME', 'CREATED', [definition.name, node.name, String(vd.volumeNumber)], volume);
     }
     await em.flush();
-    emit('RESOURCE', 'CREATED', [definition.name, node.name], resource.uuid);
+    emit('RESOURCE', 'CREATED', [definition.name, node.name], resource);
     return resource;
   });
 }
@@ -53,7 +54,7 @@ export async function modifyResource(ctx: ServiceContext, input: { resourceDefin
     const resource = await getResource(em, input.resourceDefinition, input.node, 'input');
     resource.props = applyPropsChange('resource', resource.props, input.props, 'input.props');
     await em.flush();
-    emit('RESOURCE', 'MODIFIED', [input.resourceDefinition, input.node], resource.uuid);
+    emit('RESOURCE', 'MODIFIED', [input.resourceDefinition, input.node], resource);
     return resource;
   });
 }
@@ -66,7 +67,7 @@ export async function modifyVolume(ctx: ServiceContext, input: { resourceDefinit
     if (!volume) throw ApiError.notFound('volume', `${input.resourceDefinition}/${input.volumeNumber} on ${input.node}`, 'input.volumeNumber');
     volume.props = applyPropsChange('volume', volume.props, input.props, 'input.props');
     await em.flush();
-    emit('VOLUME', 'MODIFIED', [input.resourceDefinition, input.node, String(input.volumeNumber)], volume.uuid);
+    emit('VOLUME', 'MODIFIED', [input.resourceDefinition, input.node, String(input.volumeNumber)], volume);
     return volume;
   });
 }

@@ -50,7 +50,7 @@ export async function createStoragePool(ctx: ServiceContext, input: CreateStorag
     }
     const pool = em.create(StoragePool, { node, name, providerKind: input.providerKind, props });
     await em.flush();
-    emit('STORAGE_POOL', 'CREATED', [node.name, pool.name], pool.uuid);
+    emit('STORAGE_POOL', 'CREATED', [node.name, pool.name], pool);
     return pool;
   });
 }
@@ -64,7 +64,7 @@ export async function modifyStoragePool(ctx: ServiceContext, input: ModifyStorag
     checkDriverProps(pool.providerKind, props, 'input.props');
     pool.props = props;
     await em.flush();
-    emit('STORAGE_POOL', 'MODIFIED', [node.name, pool.name], pool.uuid);
+    emit('STORAGE_POOL', 'MODIFIED', [node.name, pool.name], pool);
     return pool;
   });
 }
@@ -84,7 +84,7 @@ export async function deleteStoragePool(ctx: ServiceContext, nodeName: string, n
     }
     em.remove(pool);
     await em.flush();
-    emit('STORAGE_POOL', 'DELETED', [node.name, pool.name], pool.uuid);
+    emit('STORAGE_POOL', 'DELETED', [node.name, pool.name], pool);
     return pool;
   });
 }

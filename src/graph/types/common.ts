@@ -77,6 +77,16 @@ export const DeleteResultRef = builder.objectRef<{ uuid: string; name: string }>
   fields: (t) => ({ uuid: t.exposeID('uuid'), name: t.exposeString('name', { description: 'Display name or path of the deleted object.' }) }),
 });
 
+/** Resolves to null when the lookup says NOT_FOUND; any other failure propagates (it is not an absence). */
+export async function orNull<T>(lookup: Promise<T>): Promise<T | null> {
+  try {
+    return await lookup;
+  } catch (error) {
+    if (error instanceof ApiError && error.code === ErrorCode.NOT_FOUND) return null;
+    throw error;
+  }
+}
+
 /** Properties as a sorted list of key/value pairs. */
 export function propsList(props: Props): { key: string; value: string }[] {
   return Object.keys(props)
@@ -92,7 +102,7 @@ export function propsFields<T extends { props: Props }>(t: PropsFieldBuilder<T>)
       nullable: true,
       description: 'The value of one property set on this object, or null.',
       args: { key: t.arg.string({ required: true }) },
-      resolve: (o: T, args: { key: string }) => o.props[args.key] ?? null,
+      resolve: (o: T, args: { key: string }) => (Object.hasOwn(o.props, args.key) ? o.props[args.key]! : null),
     }),
   };
 }

@@ -56,6 +56,16 @@ const NodeFilterInput = builder.inputType('NodeFilter', {
 });
 
 builder.queryFields((t) => ({
+  netInterface: t.field({
+    type: NetInterfaceRef,
+    nullable: true,
+    description: 'One net interface by node and name, or null.',
+    args: { node: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
+    resolve: async (_r, args, ctx) => {
+      const owner = await ctx.em.findOne(Node, { nameKey: nameKey(args.node) });
+      return owner ? (await ctx.loaders.netInterfacesByNode.load(owner.id)).find((n) => n.nameKey === nameKey(args.name)) ?? null : null;
+    },
+  }),
   node: t.field({
     type: NodeRef,
     nullable: true,

@@ -1,6 +1,6 @@
 import { resolveProps } from '../../common/props/inherit.js';
 import { nameKey } from '../../common/names.js';
-import { listResourceDefinitions } from '../../controller/queries.js';
+import { listResourceDefinitions, listVolumeDefinitions } from '../../controller/queries.js';
 import * as definitions from '../../controller/services/resource-definition.js';
 import { ResourceDefinition, type IResourceDefinition } from '../../orm/entities/resource-definition.js';
 import type { IVolumeDefinition } from '../../orm/entities/volume-definition.js';
@@ -67,7 +67,24 @@ const ResourceDefinitionFilterInput = builder.inputType('ResourceDefinitionFilte
   }),
 });
 
+const VolumeDefinitionFilterInput = builder.inputType('VolumeDefinitionFilter', {
+  fields: (t) => ({
+    resourceDefinitions: t.stringList(),
+    resourceGroups: t.stringList({ description: 'Only volume definitions of definitions in these groups.' }),
+    props: t.field({ type: [PropFilterInput] }),
+  }),
+});
+
 builder.queryFields((t) => ({
+  volumeDefinitions: t.connection(
+    {
+      type: VolumeDefinitionRef,
+      args: { filter: t.arg({ type: VolumeDefinitionFilterInput }) },
+      resolve: (_r, args, ctx) => connection(args, (page) => listVolumeDefinitions(ctx.em, args.filter ?? {}, page)),
+    },
+    { name: 'VolumeDefinitionConnection', fields: connectionFields },
+    { name: 'VolumeDefinitionEdge' },
+  ),
   resourceDefinition: t.field({
     type: ResourceDefinitionRef,
     nullable: true,

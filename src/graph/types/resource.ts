@@ -5,7 +5,7 @@ import { getResource } from '../../controller/services/lookup.js';
 import type { IResource } from '../../orm/entities/resource.js';
 import type { IVolume } from '../../orm/entities/volume.js';
 import { builder } from '../builder.js';
-import { connection, connectionFields, EffectivePropertyRef, PropFilterInput, propsFields, PropsChangeInput } from './common.js';
+import { connection, connectionFields, EffectivePropertyRef, orNull, PropFilterInput, propsFields, PropsChangeInput } from './common.js';
 import { resourceLayers, volumeLayers } from './inheritance.js';
 import { NodeRef, ResourceDefinitionRef, ResourceRef, StoragePoolRef, VolumeDefinitionRef, VolumeRef } from './refs.js';
 
@@ -62,6 +62,7 @@ const ResourceFilterInput = builder.inputType('ResourceFilter', {
 const VolumeFilterInput = builder.inputType('VolumeFilter', {
   fields: (t) => ({
     resourceDefinitions: t.stringList(),
+    resourceGroups: t.stringList({ description: 'Only volumes of definitions in these groups.' }),
     nodes: t.stringList(),
     storagePools: t.stringList(),
     props: t.field({ type: [PropFilterInput] }),
@@ -73,7 +74,20 @@ builder.queryFields((t) => ({
     type: ResourceRef,
     nullable: true,
     args: { resourceDefinition: t.arg.string({ required: true }), node: t.arg.string({ required: true }) },
-    resolve: (_r, args, ctx) => getResource(ctx.em, args.resourceDefinition, args.node, 'node').catch(() => null),
+    resolve: (_r, args, ctx) => orNull(getResource(ctx.em, args.resourceDefinition, args.node, 'node')),
+  }),
+  volume: t.field({
+    type: VolumeRef,
+    nullable: true,
+    description: 'One volume by definition, node and volume number, or null.',
+    args: { resourceDefinition: t.arg.string({ required: true }), node: t.arg.string({ required: true }), volumeNumber: t.arg.int({ required: true }) },
+    resolve: async (_r, args, ctx) => {
+      const resource = await orNull(getResource(ctx.em, args.resourceDefinition, args.node, 'node'));
+      if (!resource) return null;
+      const volumes = await ctx.loaders.volumesByResource.load(resource.id);
+      const vds = await Promise.all(volumes.map((v) => ctx.loaders.volumeDefinition.load(v.volumeDefinition.id)));
+      return volumes[vds.findIndex((vd) => vd.volumeNumber === args.volumeNumber)] ?? null;
+    },
   }),
   resources: t.connection(
     {

@@ -4,7 +4,7 @@ import { listStoragePools } from '../../controller/queries.js';
 import * as pools from '../../controller/services/storage-pool.js';
 import { getNode, getStoragePool } from '../../controller/services/lookup.js';
 import { builder } from '../builder.js';
-import { connection, connectionFields, DeleteResultRef, PropFilterInput, PropertyInput, propsFields, PropsChangeInput, ProviderKindEnum } from './common.js';
+import { connection, connectionFields, DeleteResultRef, orNull, PropFilterInput, PropertyInput, propsFields, PropsChangeInput, ProviderKindEnum } from './common.js';
 import type { IStoragePool } from '../../orm/entities/storage-pool.js';
 import { NodeRef, StoragePoolRef, VolumeRef } from './refs.js';
 
@@ -41,11 +41,8 @@ builder.queryFields((t) => ({
     description: 'One storage pool by node and name, or null.',
     args: { node: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
     resolve: async (_r, { node, name }, ctx) => {
-      try {
-        return await getStoragePool(ctx.em, await getNode(ctx.em, node, 'node'), name, 'name');
-      } catch {
-        return null;
-      }
+      const owner = await orNull(getNode(ctx.em, node, 'node'));
+      return owner ? orNull(getStoragePool(ctx.em, owner, name, 'name')) : null;
     },
   }),
   storagePools: t.connection(

@@ -16,6 +16,10 @@ export const NetInterface = defineEntity({
     encryptionType: p.enum([...ENCRYPTION_TYPES]).default('PLAIN'),
     isActive: p.boolean().default(false),
   },
+  indexes: [
+    // At most one active interface per node, whatever writes the table.
+    { name: 'net_interface_one_active', expression: 'create unique index "net_interface_one_active" on "net_interface" ("node_id") where "is_active"' },
+  ],
   uniques: [{ name: 'net_interface_node_name_key_unique', properties: ['node', 'nameKey'] }],
   checks: [
     { name: 'net_interface_port_range', expression: 'satellite_port is null or (satellite_port >= 1 and satellite_port <= 65535)' },

@@ -1,8 +1,10 @@
 /** Migrations in order. Generated files are never edited after they land; add a new one instead. */
 import { Migration20261125164548_initial } from './Migration20261125164548_initial.js';
 import { Migration20261125164600_defaults } from './Migration20261125164600_defaults.js';
+import { Migration20261125165650_net_interface_one_active } from './Migration20261125165650_net_interface_one_active.js';
 
 export const MIGRATIONS = [
   { name: 'Migration20261125164548_initial', class: Migration20261125164548_initial },
   { name: 'Migration20261125164600_defaults', class: Migration20261125164600_defaults },
+  { name: 'Migration20261125165650_net_interface_one_active', class: Migration20261125165650_net_interface_one_active },
 ];

@@ -92,6 +92,23 @@ describe.each(DATABASE_KINDS)('nodes and net interfaces (%s)', (kind) => {
     expect(last.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_ALLOWED', field: 'name' });
   });
 
+  it('finds one net interface, and moves a default port along when switching to SSL', async () => {
+    await t.ok(`mutation { createNetInterface(node: "alpha-1", input: { name: "tls", address: "10.0.0.20" }) { name } }`);
+    const switched = await t.ok(`mutation { modifyNetInterface(input: { node: "alpha-1", name: "tls", encryptionType: SSL }) { satellitePort encryptionType } }`);
+    expect(switched.modifyNetInterface).toEqual({ satellitePort: 3367, encryptionType: 'SSL' });
+    await t.ok(`mutation { modifyNetInterface(input: { node: "alpha-1", name: "tls", satellitePort: 4444 }) { name } }`);
+    const custom = await t.ok(`mutation { modifyNetInterface(input: { node: "alpha-1", name: "tls", encryptionType: PLAIN }) { satellitePort } }`);
+    expect(custom.modifyNetInterface.satellitePort).toBe(4444); // a port set by hand stays
+    const found = await t.ok(`{ netInterface(node: "ALPHA-1", name: "TLS") { name address node { name } } missing: netInterface(node: "alpha-1", name: "nope") { name } }`);
+    expect(found).toEqual({ netInterface: { name: 'tls', address: '10.0.0.20', node: { name: 'Alpha-1' } }, missing: null });
+    await t.ok(`mutation { deleteNetInterface(node: "alpha-1", name: "tls") { name } }`);
+  });
+
+  it('answers prop(key) with null for keys that only exist on JavaScript objects', async () => {
+    const data = await t.ok(`{ node(name: "alpha-1") { a: prop(key: "constructor") b: prop(key: "__proto__") c: prop(key: "toString") d: prop(key: "Aux/site") } }`);
+    expect(data.node).toEqual({ a: null, b: null, c: null, d: 'a' });
+  });
+
   it('sets and unsets node properties and refuses unknown keys', async () => {
     await t.ok(`mutation { modifyNode(input: { name: "alpha-1", props: { set: [{ key: "Aux/rack/row", value: "3" }, { key: "Aux/rack/slot", value: "7" }, { key: "AutoplaceTarget", value: "false" }] } }) { name } }`);
     const changed = await t.ok(`mutation { modifyNode(input: { name: "alpha-1", props: { unsetNamespaces: ["Aux/rack"], unset: ["AutoplaceTarget"], set: [{ key: "Aux/zone", value: "z1" }] } }) { props { key value } prop(key: "Aux/zone") } }`);

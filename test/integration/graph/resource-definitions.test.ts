@@ -109,6 +109,12 @@ describe.each(DATABASE_KINDS)('resource definitions and volume definitions (%s)'
     // Growing a deployed volume marks it for the satellites to resize.
     const grown = await t.ok(`mutation { modifyVolumeDefinition(input: { resourceDefinition: "pvc-data", volumeNumber: 0, sizeKib: "11TiB" }) { sizeKib flags volumes { storagePool { name } resource { node { name } } } } }`);
     expect(grown.modifyVolumeDefinition).toEqual({ sizeKib: '11811160064', flags: ['RESIZE'], volumes: [{ storagePool: { name: 'pool' }, resource: { node: { name: 'n1' } } }] });
+    const volume = await t.ok(`{ volume(resourceDefinition: "pvc-data", node: "n1", volumeNumber: 3) { volumeNumber volumeDefinition { sizeKib } } none: volume(resourceDefinition: "pvc-data", node: "n1", volumeNumber: 9) { volumeNumber } }`);
+    expect(volume).toEqual({ volume: { volumeNumber: 3, volumeDefinition: { sizeKib: '1048576' } }, none: null });
+    const vds = await t.ok(`{ volumeDefinitions(filter: { resourceGroups: ["rg1"], props: [{ key: "FileSystem/Type", exists: false }] }) { totalCount edges { node { volumeNumber resourceDefinition { name } } } } }`);
+    expect(vds.volumeDefinitions.edges.map((e: any) => [e.node.resourceDefinition.name, e.node.volumeNumber])).toEqual([['pvc-Data', 0], ['pvc-Data', 3], ['pvc-Data', 1]]); // creation order, like every list
+    const vols = await t.ok(`{ volumes(filter: { resourceGroups: ["RG1"], nodes: ["n1"] }) { totalCount } empty: volumes(filter: { resourceGroups: [] }) { totalCount } }`);
+    expect(vols).toEqual({ volumes: { totalCount: 3 }, empty: { totalCount: 0 } });
     const deleted = await t.ok(`mutation { deleteResourceDefinition(name: "other") { name } }`);
     expect(deleted.deleteResourceDefinition.name).toBe('other');
   });
