@@ -4,8 +4,20 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseAllowedHosts, parseAllowedOrigins } from '../graph/origin.js';
 import { startController } from './start-controller.js';
+
+/** A commander parser for a comma-separated list, reporting a bad entry as commander's usage error. */
+function listOf(parse: (list: string) => string[]): (value: string) => string[] {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
 
 const defaultGraphiqlDir = fileURLToPath(new URL('../../dist/graphiql', import.meta.url));
 
@@ -18,9 +30,30 @@ const program = new Command()
   .addOption(new Option('--database-url <url>', 'PostgreSQL URL; without it the embedded database in the data directory is used').env('BLOCKPLANE_DATABASE_URL'))
   .addOption(new Option('--log-level <level>', 'log level').env('BLOCKPLANE_LOG_LEVEL').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
   .addOption(new Option('--graphiql-dir <dir>', 'directory of the built GraphiQL bundle').env('BLOCKPLANE_GRAPHIQL_DIR').default(defaultGraphiqlDir))
+  .addOption(
+    new Option('--allowed-origins <list>', 'comma-separated origins (https://ops.example.com) whose web pages may open the API WebSocket, besides the controller\'s own')
+      .env('BLOCKPLANE_ALLOWED_ORIGINS')
+      .argParser(listOf(parseAllowedOrigins))
+      .default([], 'none'),
+  )
+  .addOption(
+    new Option('--allowed-hosts <list>', 'comma-separated host names the API answers to besides localhost/127.x.x.x/[::1] (DNS rebinding protection; on a non-loopback --host, only these when set)')
+      .env('BLOCKPLANE_ALLOWED_HOSTS')
+      .argParser(listOf(parseAllowedHosts))
+      .default([], 'none'),
+  )
   .parse();
 
-const opts = program.opts<{ host: string; port: string; dataDir: string; databaseUrl?: string; logLevel: string; graphiqlDir: string }>();
+const opts = program.opts<{
+  host: string;
+  port: string;
+  dataDir: string;
+  databaseUrl?: string;
+  logLevel: string;
+  graphiqlDir: string;
+  allowedOrigins: string[];
+  allowedHosts: string[];
+}>();
 const port = Number(opts.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) program.error(`--port: '${opts.port}' is not a TCP port (0-65535).`);
 
@@ -31,6 +64,8 @@ const controller = await startController({
   databaseUrl: opts.databaseUrl,
   logLevel: opts.logLevel,
   graphiqlDir: path.resolve(opts.graphiqlDir),
+  allowedOrigins: opts.allowedOrigins,
+  allowedHosts: opts.allowedHosts,
 });
 const where = controller.database === 'embedded' ? `embedded PostgreSQL in ${path.resolve(opts.dataDir, 'db')}` : 'PostgreSQL';
 controller.log.info({ url: controller.api.url, database: controller.database }, 'controller ready');

@@ -17,6 +17,10 @@ export interface ControllerConfig {
   databaseUrl?: string | undefined;
   logLevel: string;
   graphiqlDir: string;
+  /** Origins whose pages may open the API WebSocket besides the controller's own; default []. */
+  allowedOrigins?: readonly string[];
+  /** Host names answered besides the loopback ones (DNS rebinding protection); default []. */
+  allowedHosts?: readonly string[];
   log?: Logger;
   /** Called with every SQL statement (tests count queries with it). */
   onQuery?: (sql: string) => void;
@@ -51,7 +55,16 @@ export async function startController(config: ControllerConfig): Promise<Running
     const events = new EventBus();
     const repaired = await ensureDisklessPools({ em: orm.em.fork(), events, principal: { name: 'controller', role: 'admin' }, log });
     if (repaired > 0) log.warn({ repaired }, 'created missing DfltDisklessStorPool pools');
-    const api = await startApiServer({ orm, events, log, host: config.host, port: config.port, graphiqlDir: config.graphiqlDir });
+    const api = await startApiServer({
+      orm,
+      events,
+      log,
+      host: config.host,
+      port: config.port,
+      graphiqlDir: config.graphiqlDir,
+      allowedOrigins: config.allowedOrigins ?? [],
+      allowedHosts: config.allowedHosts ?? [],
+    });
     let stopping: Promise<void> | undefined;
     const running: RunningController = {
       api,

@@ -62,3 +62,7 @@ export type ResourceDefinitionFlag = (typeof RESOURCE_DEFINITION_FLAGS)[number];
 export const DEFAULT_PLACE_COUNT = 2;
 /** DRBD volume numbers per resource: 0..31 is more than LINSTOR users use in practice; DRBD allows 0..65534. */
 export const MAX_VOLUME_NUMBER = 65534;
+
+/** Lifecycle of a volume on its satellite. */
+export const VOLUME_STATES = ['PENDING', 'CREATING', 'CREATED', 'RESIZING', 'FAILED', 'DELETING'] as const;
+export type VolumeState = (typeof VOLUME_STATES)[number];

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -14,9 +15,11 @@ import { ErrorCode } from '../common/api-rc.js';
 import type { Principal } from '../controller/context.js';
 import type { EventBus } from '../controller/events/bus.js';
 import type { GraphContext } from './context.js';
-import { formatError } from './errors.js';
+import { validateWithLimits, validationRules } from './depth-limit.js';
+import { errorBody, formatError, httpErrorHandler, HttpErrorCode, notFoundHandler } from './errors.js';
 import { graphiqlPage } from './graphiql.js';
 import { createLoaders } from './loaders.js';
+import { RequestPolicy, type Refusal } from './origin.js';
 import { schema } from './schema.js';
 
 export interface ApiServerOptions {
@@ -27,6 +30,16 @@ export interface ApiServerOptions {
   port: number;
   /** Directory with the built GraphiQL bundle (graphiql.js, graphiql.css). */
   graphiqlDir: string;
+  /**
+   * Origins (`https://ops.example.com`) whose pages may open the WebSocket, besides the controller's own pages.
+   * Default []: only same-origin pages and clients sending no Origin (non-browser).
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * Host names answered besides the loopback ones (when listening on loopback). On any other address, [] (the
+   * default) answers every Host; a non-empty list answers only those.
+   */
+  allowedHosts?: readonly string[];
 }
 
 export interface ApiServer {
@@ -53,12 +66,30 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     return { em, loaders: createLoaders(em), service: { em, events, principal: LOCAL_OPERATOR, log } };
   };
 
+  // Throws on a malformed allowed host or origin, before anything listens.
+  const policy = new RequestPolicy({ listenHost: options.host, allowedHosts: options.allowedHosts ?? [], allowedOrigins: options.allowedOrigins ?? [] });
+
   const app = express();
+  app.disable('x-powered-by');
   const httpServer = createServer(app);
-  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  // Upgrades are accepted here, after the Host and Origin checks, not by ws listening on the server itself.
+  const wsServer = new WebSocketServer({ noServer: true });
+  httpServer.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const pathname = (request.url ?? '').split('?')[0];
+    const refusal = policy.checkHost(request.headers.host) ?? (pathname === GRAPHQL_PATH ? policy.checkOrigin(request.headers.origin, request.headers.host) : undefined);
+    if (refusal) {
+      log.warn({ code: refusal.code, host: request.headers.host, origin: request.headers.origin, url: request.url }, 'refused a WebSocket upgrade');
+      refuseUpgrade(socket, 403, errorBody(refusal.code, refusal.message, { correction: refusal.correction }));
+    } else if (pathname !== GRAPHQL_PATH) {
+      refuseUpgrade(socket, 404, errorBody(HttpErrorCode.NOT_FOUND, `No WebSocket is served here; subscriptions are at ${GRAPHQL_PATH}.`));
+    } else {
+      wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+    }
+  });
   const wsCleanup = useServer<Record<string, unknown>>(
     {
       schema,
+      validate: validateWithLimits,
       context: () => makeContext(),
       onNext: (_ctx, _id, _payload, _args, result) => maskResult(result, log),
     },
@@ -68,6 +99,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const apollo = new ApolloServer<GraphContext>({
     schema,
     includeStacktraceInErrorResponses: false,
+    validationRules: [...validationRules],
     formatError: (formatted, error) => formatError(formatted, error, log),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -77,11 +109,19 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   });
   await apollo.start();
 
+  // Against DNS rebinding: first, for every route.
+  app.use((req, res, next) => {
+    const refusal: Refusal | undefined = policy.checkHost(req.headers.host);
+    if (!refusal) return next();
+    log.warn({ code: refusal.code, host: req.headers.host, method: req.method, url: req.originalUrl }, 'refused an HTTP request');
+    res.status(403).json(errorBody(refusal.code, refusal.message, { correction: refusal.correction }));
+  });
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
   const graphiqlReady = existsSync(path.join(options.graphiqlDir, 'graphiql.js'));
-  app.use('/graphiql', express.static(options.graphiqlDir, { fallthrough: false, maxAge: '1h' }));
+  // A missing asset falls through to the JSON 404 (fallthrough: false would send the file system error).
+  app.use('/graphiql', express.static(options.graphiqlDir, { fallthrough: true, maxAge: '1h', index: false, redirect: false }));
   app.get(GRAPHQL_PATH, (req, res, next) => {
     // Browsers ask for HTML: give them GraphiQL. API clients (Accept: application/json) fall through to Apollo.
     if (req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) !== 'text/html') return next();
@@ -93,6 +133,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   });
   app.get('/', (_req, res) => res.redirect(GRAPHQL_PATH));
   app.use(GRAPHQL_PATH, express.json({ limit: '2mb' }), expressMiddleware(apollo, { context: async () => makeContext() }));
+  app.use(notFoundHandler());
+  app.use(httpErrorHandler(log));
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -128,6 +170,17 @@ function rejectSubscriptionsOverHttp(): ApolloServerPlugin<GraphContext> {
       };
     },
   };
+}
+
+/** Answers an upgrade request with a plain HTTP error (JSON body) and closes the connection. */
+function refuseUpgrade(socket: Duplex, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  socket.on('error', () => socket.destroy());
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+      `Connection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
+  );
 }
 
 /** graphql-ws has no formatError hook: apply the same masking to every result it sends. */

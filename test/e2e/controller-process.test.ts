@@ -78,8 +78,8 @@ describe('controller process with the embedded database', () => {
     await waitFor(() => first.output().includes('controller ready'), 'first start', first);
     expect(first.output()).toContain(`http://127.0.0.1:${port}/graphql`);
     expect(first.output()).toContain('embedded PostgreSQL');
-    const created = await gql(port, `mutation { createNode(input: { name: "keep-me", netInterfaces: [{ address: "10.9.9.9" }] }) { name } }`);
-    expect(created).toEqual({ data: { createNode: { name: 'keep-me' } } });
+    const created = await gql(port, `mutation { createNode(input: { name: "keep-me", netInterfaces: [{ address: "10.9.9.9" }] }) { node { name } } }`);
+    expect(created).toEqual({ data: { createNode: { node: { name: 'keep-me' } } } });
 
     // Graceful shutdown: exit code 0 and the embedded PostgreSQL stopped with it.
     const pgPid = await postmasterPid(dataDir);

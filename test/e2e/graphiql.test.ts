@@ -205,7 +205,7 @@ describe('GraphiQL in headless Chromium', () => {
       const name = 'browser-node';
       for (let attempt = 1; ; attempt++) {
         if (attempt > 1) await controller.ok(`mutation { deleteNode(name: "${name}") { name } }`);
-        await controller.ok(`mutation { createNode(input: { name: "${name}", netInterfaces: [{ address: "10.0.0.9" }] }) { name } }`);
+        await controller.ok(`mutation { createNode(input: { name: "${name}", netInterfaces: [{ address: "10.0.0.9" }] }) { node { name } } }`);
         try {
           await waitForResponse([name, 'CREATED'], attempt < 5 ? 2000 : 10_000);
           break;

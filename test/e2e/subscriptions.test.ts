@@ -31,12 +31,12 @@ describe('subscriptions over graphql-ws and their refusal over HTTP', () => {
       }
       if (events.length === 0 && i % 10 === 0) {
         await t.gql(`mutation { createResourceGroup(input: { name: "rg${i}" }) { name } }`); // not subscribed: RESOURCE_GROUP
-        await t.gql(`mutation { createNode(input: { name: "probe${i}", type: AUXILIARY }) { name } }`);
+        await t.gql(`mutation { createNode(input: { name: "probe${i}", type: AUXILIARY }) { node { name } } }`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
     const first = events[0];
-    await t.ok(`mutation { createNode(input: { name: "sub-node", netInterfaces: [{ address: "10.0.0.1" }] }) { name } }`);
+    await t.ok(`mutation { createNode(input: { name: "sub-node", netInterfaces: [{ address: "10.0.0.1" }] }) { node { name } } }`);
     await t.ok(`mutation { deleteNode(name: "${first.path[0]}") { name } }`);
     await collect;
     expect(first).toMatchObject({ kind: 'NODE', action: 'CREATED', path: [expect.stringMatching(/^probe/)] });
@@ -56,7 +56,7 @@ describe('subscriptions over graphql-ws and their refusal over HTTP', () => {
       { next: (m) => events.push(m.data!.modelEvents), error: () => undefined, complete: () => undefined },
     );
     await new Promise((r) => setTimeout(r, 300));
-    await t.ok(`mutation { createNode(input: { name: "cascade", netInterfaces: [{ address: "10.0.0.7" }] }) { name } }`);
+    await t.ok(`mutation { createNode(input: { name: "cascade", netInterfaces: [{ address: "10.0.0.7" }] }) { node { name } } }`);
     await t.ok(`mutation { deleteNode(name: "cascade") { name } }`);
     for (let i = 0; i < 40 && events.length < 5; i++) await new Promise((r) => setTimeout(r, 50));
     unsubscribe();
@@ -74,9 +74,9 @@ describe('subscriptions over graphql-ws and their refusal over HTTP', () => {
     const events: any[] = [];
     const unsubscribe = client.subscribe({ query: `subscription { modelEvents(kinds: [NODE]) { path } }` }, { next: (m) => events.push(m), error: () => undefined, complete: () => undefined });
     await new Promise((r) => setTimeout(r, 300));
-    const refused = await t.gql(`mutation { createNode(input: { name: "sub-node", netInterfaces: [{ address: "10.0.0.1" }] }) { name } }`);
+    const refused = await t.gql(`mutation { createNode(input: { name: "sub-node", netInterfaces: [{ address: "10.0.0.1" }] }) { node { name } } }`);
     expect(refused.errors?.[0]?.extensions?.code).toBe('ALREADY_EXISTS');
-    await t.ok(`mutation { createNode(input: { name: "after-refusal", type: AUXILIARY }) { name } }`);
+    await t.ok(`mutation { createNode(input: { name: "after-refusal", type: AUXILIARY }) { node { name } } }`);
     for (let i = 0; i < 40 && events.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
     unsubscribe();
     expect(events.map((m) => m.data.modelEvents.path)).toEqual([['after-refusal']]);

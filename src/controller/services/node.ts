@@ -9,6 +9,7 @@ import { Node, type INode } from '../../orm/entities/node.js';
 import { Resource } from '../../orm/entities/resource.js';
 import { StoragePool } from '../../orm/entities/storage-pool.js';
 import type { ServiceContext } from '../context.js';
+import { issueSecret } from '../satellites/secrets.js';
 import { withTransaction, type Emit } from '../transaction.js';
 import { getNode } from './lookup.js';
 
@@ -46,7 +47,7 @@ export interface ModifyNetInterfaceInput {
  * Registers a node with its net interfaces. Storage nodes (SATELLITE, COMBINED) need at least one interface (DRBD
  * replicates over its address) and get their DfltDisklessStorPool at once.
  */
-export async function createNode(ctx: ServiceContext, input: CreateNodeInput): Promise<INode> {
+export async function createNode(ctx: ServiceContext, input: CreateNodeInput): Promise<{ node: INode; satelliteSecret: string | null }> {
   const name = checkName('node', input.name, 'input.name');
   const type = input.type ?? 'SATELLITE';
   const props = initialProps('node', input.props, 'input.props');
@@ -72,12 +73,14 @@ export async function createNode(ctx: ServiceContext, input: CreateNodeInput): P
 
   return withTransaction(ctx, 'Create node', async (em, emit) => {
     if (await em.count(Node, { nameKey: nameKey(name) })) throw ApiError.alreadyExists('node', name, 'input.name');
-    const node = em.create(Node, { name, type, props });
+    // Storage nodes run a satellite, which authenticates with this secret; only its hash is stored.
+    const issued = STORAGE_NODE_TYPES.includes(type) ? issueSecret() : null;
+    const node = em.create(Node, { name, type, props, satelliteSecretHash: issued?.hash ?? null });
     for (const ni of checked) em.create(NetInterface, { ...ni, node });
     if (STORAGE_NODE_TYPES.includes(type)) createDisklessPool(em, node, emit);
     await em.flush();
     emit('NODE', 'CREATED', [node.name], node);
-    return node;
+    return { node, satelliteSecret: issued?.secret ?? null };
   });
 }
 
@@ -114,6 +117,24 @@ export async function modifyNode(ctx: ServiceContext, input: ModifyNodeInput): P
     await em.flush();
     emit('NODE', 'MODIFIED', [node.name], node);
     return node;
+  });
+}
+
+/**
+ * Issues a new satellite secret for a storage node and returns it (shown once). The old secret stops working at
+ * once, and a satellite connected with it is disconnected by the caller.
+ */
+export async function rotateNodeSecret(ctx: ServiceContext, name: string): Promise<{ node: INode; satelliteSecret: string }> {
+  return withTransaction(ctx, 'Rotate node secret', async (em, emit) => {
+    const node = await getNode(em, name, 'name');
+    if (!STORAGE_NODE_TYPES.includes(node.type)) {
+      throw ApiError.invalid(ErrorCode.NOT_ALLOWED, 'name', `Node '${node.name}' is a ${node.type} node and runs no satellite.`, 'Issue secrets for SATELLITE or COMBINED nodes.');
+    }
+    const issued = issueSecret();
+    node.satelliteSecretHash = issued.hash;
+    await em.flush();
+    emit('NODE', 'MODIFIED', [node.name], node);
+    return { node, satelliteSecret: issued.secret };
   });
 }
 

@@ -46,6 +46,18 @@ NetInterfaceRef.implement({
   }),
 });
 
+const NodeSecretPayloadRef = builder.objectRef<{ node: INode; satelliteSecret: string | null }>('NodeSecretPayload').implement({
+  description: 'A node with its satellite secret. The secret is shown only here, once; store it where the satellite reads it.',
+  fields: (t) => ({
+    node: t.field({ type: NodeRef, resolve: (p) => p.node }),
+    satelliteSecret: t.string({
+      nullable: true,
+      description: 'The secret the satellite presents when it connects (null for nodes without a satellite).',
+      resolve: (p) => p.satelliteSecret,
+    }),
+  }),
+});
+
 const NodeFilterInput = builder.inputType('NodeFilter', {
   fields: (t) => ({
     names: t.stringList({ description: 'Node names (case-insensitive).' }),
@@ -128,10 +140,16 @@ const ModifyNetInterfaceInput = builder.inputType('ModifyNetInterfaceInput', {
 
 builder.mutationFields((t) => ({
   createNode: t.field({
-    type: NodeRef,
-    description: 'Registers a node. SATELLITE and COMBINED nodes get their DfltDisklessStorPool.',
+    type: NodeSecretPayloadRef,
+    description: 'Registers a node. SATELLITE and COMBINED nodes get their DfltDisklessStorPool and a satellite secret, returned here once.',
     args: { input: t.arg({ type: CreateNodeInput, required: true }) },
     resolve: (_r, { input }, ctx) => nodes.createNode(ctx.service, input),
+  }),
+  rotateNodeSecret: t.field({
+    type: NodeSecretPayloadRef,
+    description: "Issues a new satellite secret for a storage node (shown once); the old one stops working and a satellite connected with it is disconnected.",
+    args: { name: t.arg.string({ required: true }) },
+    resolve: (_r, { name }, ctx) => nodes.rotateNodeSecret(ctx.service, name),
   }),
   modifyNode: t.field({
     type: NodeRef,

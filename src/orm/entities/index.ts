@@ -1,6 +1,7 @@
 /** Every entity, listed explicitly for the ORM configuration (no folder scanning). Import-only module. */
 import { ControllerConfig } from './controller-config.js';
 import { NetInterface } from './net-interface.js';
+import { NodeChange } from './node-change.js';
 import { Node } from './node.js';
 import { Resource } from './resource.js';
 import { ResourceDefinition } from './resource-definition.js';
@@ -21,4 +22,5 @@ export const ALL_ENTITIES = [
   VolumeDefinition,
   Resource,
   Volume,
+  NodeChange,
 ];

@@ -19,6 +19,8 @@ export const StoragePool = defineEntity({
     totalCapacityKib: p.bigint('bigint').nullable(),
     freeCapacityKib: p.bigint('bigint').nullable(),
     capacityReportedAt: p.datetime().nullable(),
+    /** The satellite's last error for this pool (e.g. volume group missing); null when the pool is usable. */
+    lastError: p.text().nullable(),
   },
   indexes: [
     { name: 'storage_pool_props_gin', expression: 'create index "storage_pool_props_gin" on "storage_pool" using gin ("props")' },

@@ -1,4 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { VOLUME_STATES } from '../../common/vocabulary.js';
 import { baseProperties, propsProperty, stringList } from './base.js';
 import { Resource } from './resource.js';
 import { StoragePool } from './storage-pool.js';
@@ -18,6 +19,10 @@ export const Volume = defineEntity({
     allocatedSizeKib: p.bigint('bigint').nullable(),
     usableSizeKib: p.bigint('bigint').nullable(),
     devicePath: p.string().length(1024).nullable(),
+    /** Lifecycle as realized by the satellite: PENDING until it reports, then CREATED or FAILED (with lastError). */
+    state: p.enum([...VOLUME_STATES]).default('PENDING'),
+    lastError: p.text().nullable(),
+    stateChangedAt: p.datetime().nullable(),
   },
   indexes: [
     { name: 'volume_props_gin', expression: 'create index "volume_props_gin" on "volume" using gin ("props")' },

@@ -8,7 +8,7 @@ describe.each(DATABASE_KINDS)('concurrent requests (%s)', (kind) => {
   let t: TestController;
   beforeAll(async () => {
     t = await startTestController(kind);
-    await t.ok(`mutation { createNode(input: { name: "n1", netInterfaces: [{ address: "10.0.0.1" }, { name: "nb", address: "10.0.0.2" }, { name: "nc", address: "10.0.0.3" }] }) { name } }`);
+    await t.ok(`mutation { createNode(input: { name: "n1", netInterfaces: [{ address: "10.0.0.1" }, { name: "nb", address: "10.0.0.2" }, { name: "nc", address: "10.0.0.3" }] }) { node { name } } }`);
   });
   afterAll(async () => {
     await t?.stop();
@@ -46,7 +46,7 @@ describe.each(DATABASE_KINDS)('concurrent requests (%s)', (kind) => {
 
   it('lets exactly one of several racing creates of one name win; the others get ALREADY_EXISTS', async () => {
     const spellings = ['race-node', 'RACE-NODE', 'Race-Node', 'race-NODE', 'rAce-node'];
-    const results = await Promise.all(spellings.map((name) => t.gql(`mutation { createNode(input: { name: "${name}", type: AUXILIARY }) { name } }`)));
+    const results = await Promise.all(spellings.map((name) => t.gql(`mutation { createNode(input: { name: "${name}", type: AUXILIARY }) { node { name } } }`)));
     const won = results.filter((r) => !r.errors);
     expect(won).toHaveLength(1);
     expect(results.filter((r) => r.errors).map((r) => r.errors![0]!.extensions!.code)).toEqual(Array(spellings.length - 1).fill('ALREADY_EXISTS'));

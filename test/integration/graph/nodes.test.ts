@@ -16,10 +16,10 @@ describe.each(DATABASE_KINDS)('nodes and net interfaces (%s)', (kind) => {
 
   it('creates a satellite with net interfaces, default port and its DfltDisklessStorPool', async () => {
     const data = await t.ok(
-      `mutation($input: CreateNodeInput!) { createNode(input: $input) { ${NODE_FIELDS} } }`,
+      `mutation($input: CreateNodeInput!) { createNode(input: $input) { node { ${NODE_FIELDS} } } }`,
       { input: { name: 'Alpha-1', netInterfaces: [{ address: '10.0.0.1' }, { name: 'repl', address: 'fd00::1', encryptionType: 'SSL' }], props: [{ key: 'Aux/site', value: 'a' }] } },
     );
-    expect(data.createNode).toEqual({
+    expect(data.createNode.node).toEqual({
       name: 'Alpha-1',
       type: 'SATELLITE',
       connectionStatus: 'OFFLINE',
@@ -36,7 +36,7 @@ describe.each(DATABASE_KINDS)('nodes and net interfaces (%s)', (kind) => {
   });
 
   it('refuses a duplicate name that differs only in case', async () => {
-    const result = await t.gql(`mutation { createNode(input: { name: "alpha-1", netInterfaces: [{ address: "10.0.0.2" }] }) { name } }`);
+    const result = await t.gql(`mutation { createNode(input: { name: "alpha-1", netInterfaces: [{ address: "10.0.0.2" }] }) { node { name } } }`);
     expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'ALREADY_EXISTS', field: 'input.name' });
     expect(result.errors?.[0]?.message).toContain('alpha-1');
   });
@@ -46,31 +46,31 @@ describe.each(DATABASE_KINDS)('nodes and net interfaces (%s)', (kind) => {
     ['under_score', 'input.name', 'INVALID_NAME'],
     ['x', 'input.name', 'INVALID_NAME'],
   ])('refuses the node name %s', async (name, field, code) => {
-    const result = await t.gql(`mutation($n: String!) { createNode(input: { name: $n, netInterfaces: [{ address: "10.0.0.3" }] }) { name } }`, { n: name });
+    const result = await t.gql(`mutation($n: String!) { createNode(input: { name: $n, netInterfaces: [{ address: "10.0.0.3" }] }) { node { name } } }`, { n: name });
     expect(result.errors?.[0]?.extensions).toMatchObject({ code, field });
     expect(result.errors?.[0]?.extensions?.correction).toMatch(/host name/);
   });
 
   it('refuses bad net interfaces and a satellite without one, naming the field', async () => {
-    const bad = await t.gql(`mutation { createNode(input: { name: "beta", netInterfaces: [{ address: "10.0.0.4" }, { name: "x2", address: "300.1.1.1" }] }) { name } }`);
+    const bad = await t.gql(`mutation { createNode(input: { name: "beta", netInterfaces: [{ address: "10.0.0.4" }, { name: "x2", address: "300.1.1.1" }] }) { node { name } } }`);
     expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_VALUE', field: 'input.netInterfaces[1].address' });
-    const port = await t.gql(`mutation { createNode(input: { name: "beta", netInterfaces: [{ address: "10.0.0.4", satellitePort: 70000 }] }) { name } }`);
+    const port = await t.gql(`mutation { createNode(input: { name: "beta", netInterfaces: [{ address: "10.0.0.4", satellitePort: 70000 }] }) { node { name } } }`);
     expect(port.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_VALUE', field: 'input.netInterfaces[0].satellitePort' });
-    const none = await t.gql(`mutation { createNode(input: { name: "beta" }) { name } }`);
+    const none = await t.gql(`mutation { createNode(input: { name: "beta" }) { node { name } } }`);
     expect(none.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_VALUE', field: 'input.netInterfaces' });
     // Nothing was written by the refused requests.
     expect((await t.ok(`{ node(name: "beta") { name } }`)).node).toBeNull();
   });
 
   it('refuses an unknown enum value before running anything', async () => {
-    const result = await t.gql(`mutation { createNode(input: { name: "gamma", type: SATELITE, netInterfaces: [{ address: "10.0.0.5" }] }) { name } }`);
+    const result = await t.gql(`mutation { createNode(input: { name: "gamma", type: SATELITE, netInterfaces: [{ address: "10.0.0.5" }] }) { node { name } } }`);
     expect(result.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(result.errors?.[0]?.message).toMatch(/SATELITE/);
   });
 
   it('creates an AUXILIARY node without interfaces or pools, and turns it into a satellite', async () => {
-    const aux = await t.ok(`mutation { createNode(input: { name: "aux1", type: AUXILIARY }) { type storagePools { name } } }`);
-    expect(aux.createNode).toEqual({ type: 'AUXILIARY', storagePools: [] });
+    const aux = await t.ok(`mutation { createNode(input: { name: "aux1", type: AUXILIARY }) { node { type storagePools { name } } } }`);
+    expect(aux.createNode.node).toEqual({ type: 'AUXILIARY', storagePools: [] });
     const noNic = await t.gql(`mutation { modifyNode(input: { name: "aux1", type: SATELLITE }) { type } }`);
     expect(noNic.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_VALUE', field: 'input.type' });
     await t.ok(`mutation { createNetInterface(node: "aux1", input: { address: "10.0.0.6" }) { isActive } }`);
@@ -122,7 +122,7 @@ describe.each(DATABASE_KINDS)('nodes and net interfaces (%s)', (kind) => {
   });
 
   it('refuses to delete a node that holds resources, and names them', async () => {
-    await t.ok(`mutation { createNode(input: { name: "delta", netInterfaces: [{ address: "10.0.0.7" }] }) { name } }`);
+    await t.ok(`mutation { createNode(input: { name: "delta", netInterfaces: [{ address: "10.0.0.7" }] }) { node { name } } }`);
     await t.ok(`mutation { createResourceDefinition(input: { name: "pvc-1", volumeDefinitions: [{ sizeKib: "1GiB" }] }) { name } }`);
     await createResourceRecord(t.service(), { resourceDefinition: 'pvc-1', node: 'delta', diskless: true });
     const refused = await t.gql(`mutation { deleteNode(name: "delta") { name } }`);
@@ -133,7 +133,7 @@ describe.each(DATABASE_KINDS)('nodes and net interfaces (%s)', (kind) => {
   });
 
   it('deletes a node with its pools and interfaces', async () => {
-    await t.ok(`mutation { createNode(input: { name: "epsilon", netInterfaces: [{ address: "10.0.0.8" }] }) { name } }`);
+    await t.ok(`mutation { createNode(input: { name: "epsilon", netInterfaces: [{ address: "10.0.0.8" }] }) { node { name } } }`);
     await t.ok(`mutation { createStoragePool(input: { node: "epsilon", name: "pool1", providerKind: FILE_THIN, props: [{ key: "StorDriver/FileDir", value: "/srv/pool1" }] }) { name } }`);
     const deleted = await t.ok(`mutation { deleteNode(name: "EPSILON") { name uuid } }`);
     expect(deleted.deleteNode.name).toBe('epsilon');

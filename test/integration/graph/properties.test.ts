@@ -8,9 +8,9 @@ describe.each(DATABASE_KINDS)('properties: every object, inheritance and filters
   beforeAll(async () => {
     t = await startTestController(kind);
     await t.ok(`mutation {
-      a: createNode(input: { name: "a1", netInterfaces: [{ address: "10.0.0.1" }], props: [{ key: "Aux/site", value: "a" }, { key: "Aux/ssd", value: "yes" }] }) { name }
-      b: createNode(input: { name: "b1", netInterfaces: [{ address: "10.0.0.2" }], props: [{ key: "Aux/site", value: "b" }] }) { name }
-      c: createNode(input: { name: "c1", netInterfaces: [{ address: "10.0.0.3" }], props: [{ key: "Aux/site", value: "c" }, { key: "Aux/ssd", value: "no" }] }) { name }
+      a: createNode(input: { name: "a1", netInterfaces: [{ address: "10.0.0.1" }], props: [{ key: "Aux/site", value: "a" }, { key: "Aux/ssd", value: "yes" }] }) { node { name } }
+      b: createNode(input: { name: "b1", netInterfaces: [{ address: "10.0.0.2" }], props: [{ key: "Aux/site", value: "b" }] }) { node { name } }
+      c: createNode(input: { name: "c1", netInterfaces: [{ address: "10.0.0.3" }], props: [{ key: "Aux/site", value: "c" }, { key: "Aux/ssd", value: "no" }] }) { node { name } }
       p: createStoragePool(input: { node: "a1", name: "pool", providerKind: FILE, props: [{ key: "StorDriver/FileDir", value: "/srv/a" }] }) { name }
       g: createResourceGroup(input: { name: "grp", props: [{ key: "DrbdOptions/Net/max-buffers", value: "8000" }, { key: "Aux/owner", value: "group" }] }) { name }
       vg: createVolumeGroup(input: { resourceGroup: "grp", props: [{ key: "FileSystem/Type", value: "xfs" }] }) { volumeNumber }

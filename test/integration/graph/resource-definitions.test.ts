@@ -9,7 +9,7 @@ describe.each(DATABASE_KINDS)('resource definitions and volume definitions (%s)'
   let t: TestController;
   beforeAll(async () => {
     t = await startTestController(kind);
-    await t.ok(`mutation { createNode(input: { name: "n1", netInterfaces: [{ address: "10.0.0.1" }] }) { name } }`);
+    await t.ok(`mutation { createNode(input: { name: "n1", netInterfaces: [{ address: "10.0.0.1" }] }) { node { name } } }`);
     await t.ok(`mutation { createStoragePool(input: { node: "n1", name: "pool", providerKind: FILE_THIN, props: [{ key: "StorDriver/FileDir", value: "/srv/p" }] }) { name } }`);
     await t.ok(`mutation { createResourceGroup(input: { name: "rg1" }) { name } }`);
   });

@@ -10,7 +10,7 @@ describe.each(DATABASE_KINDS)('storage pools (%s)', (kind) => {
   let t: TestController;
   beforeAll(async () => {
     t = await startTestController(kind);
-    await t.ok(`mutation { n1: createNode(input: { name: "n1", netInterfaces: [{ address: "10.0.0.1" }] }) { name } n2: createNode(input: { name: "n2", netInterfaces: [{ address: "10.0.0.2" }] }) { name } aux: createNode(input: { name: "aux", type: AUXILIARY }) { name } }`);
+    await t.ok(`mutation { n1: createNode(input: { name: "n1", netInterfaces: [{ address: "10.0.0.1" }] }) { node { name } } n2: createNode(input: { name: "n2", netInterfaces: [{ address: "10.0.0.2" }] }) { node { name } } aux: createNode(input: { name: "aux", type: AUXILIARY }) { node { name } } }`);
   });
   afterAll(async () => {
     await t?.stop();
