@@ -1,13 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { PROVIDER_KINDS } from '../../../../../../src/common/vocabulary.js';
-import { DisklessProvider } from '../../../../../../src/satellite/layers/storage/diskless/provider.js';
-import { FileProvider, FileThinProvider } from '../../../../../../src/satellite/layers/storage/file/provider.js';
-import { createProvider } from '../../../../../../src/satellite/layers/storage/index.js';
-import { LvmProvider } from '../../../../../../src/satellite/layers/storage/lvm/provider.js';
-import { LvmThinProvider } from '../../../../../../src/satellite/layers/storage/lvm-thin/provider.js';
-import { ZfsProvider } from '../../../../../../src/satellite/layers/storage/zfs/provider.js';
-import { ZfsThinProvider } from '../../../../../../src/satellite/layers/storage/zfs-thin/provider.js';
-import { FakeCommandRunner } from '../../../../../fakes/fake-command-runner.js';
+import { PROVIDER_KINDS } from '../../../../../src/common/vocabulary.js';
+import { DisklessProvider } from '../../../../../src/satellite/layers/storage/diskless/provider.js';
+import { FileProvider, FileThinProvider } from '../../../../../src/satellite/layers/storage/file/provider.js';
+import { createProvider } from '../../../../../src/satellite/layers/storage/factory.js';
+import { LvmProvider } from '../../../../../src/satellite/layers/storage/lvm/provider.js';
+import { LvmThinProvider } from '../../../../../src/satellite/layers/storage/lvm-thin/provider.js';
+import { ZfsProvider } from '../../../../../src/satellite/layers/storage/zfs/provider.js';
+import { ZfsThinProvider } from '../../../../../src/satellite/layers/storage/zfs-thin/provider.js';
+import { FakeCommandRunner } from '../../../../fakes/fake-command-runner.js';
 
 // Lives next to the file provider tests only because this change may not create test/unit/.../storage/ files elsewhere.
 describe('createProvider', () => {
