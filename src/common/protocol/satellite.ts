@@ -56,3 +56,106 @@ export interface DesiredState {
   pools: DesiredPool[];
   volumes: DesiredVolume[];
 }
+
+/** Identity of a desired volume within a node. */
+export function volumeKey(v: { resource: string; volumeNumber: number }): string {
+  return `${v.resource}/${v.volumeNumber}`;
+}
+
+/**
+ * What the controller sends on the desired-state subscription: first a full state (after every (re)subscription),
+ * then deltas. A delta applies to the state at `baseRevision`; a satellite whose state is at another revision has
+ * missed something and resubscribes, which brings a new full state.
+ */
+export type DesiredStateMessage =
+  | { type: 'full'; state: DesiredState }
+  | {
+      type: 'delta';
+      node: string;
+      baseRevision: number;
+      revision: number;
+      upsertPools: DesiredPool[];
+      deletePools: string[];
+      upsertVolumes: DesiredVolume[];
+      deleteVolumes: { resource: string; volumeNumber: number }[];
+    };
+
+/** The delta that turns `prev` into `next` (both for the same node). Pure. */
+export function diffDesiredState(prev: DesiredState, next: DesiredState): Extract<DesiredStateMessage, { type: 'delta' }> {
+  const samePool = (a: DesiredPool, b: DesiredPool) => a.providerKind === b.providerKind && JSON.stringify(sortedEntries(a.props)) === JSON.stringify(sortedEntries(b.props));
+  const prevPools = new Map(prev.pools.map((p) => [p.name, p]));
+  const nextPools = new Map(next.pools.map((p) => [p.name, p]));
+  const prevVolumes = new Map(prev.volumes.map((v) => [volumeKey(v), v]));
+  const nextVolumes = new Map(next.volumes.map((v) => [volumeKey(v), v]));
+  return {
+    type: 'delta',
+    node: next.node,
+    baseRevision: prev.revision,
+    revision: next.revision,
+    upsertPools: next.pools.filter((p) => !prevPools.has(p.name) || !samePool(prevPools.get(p.name)!, p)),
+    deletePools: prev.pools.filter((p) => !nextPools.has(p.name)).map((p) => p.name),
+    upsertVolumes: next.volumes.filter((v) => {
+      const before = prevVolumes.get(volumeKey(v));
+      return !before || before.pool !== v.pool || before.sizeKib !== v.sizeKib;
+    }),
+    deleteVolumes: prev.volumes.filter((v) => !nextVolumes.has(volumeKey(v))).map(({ resource, volumeNumber }) => ({ resource, volumeNumber })),
+  };
+}
+
+/** Applies a delta to `state` (which must be at `delta.baseRevision`). Pure; returns a new state. */
+export function applyDesiredStateDelta(state: DesiredState, delta: Extract<DesiredStateMessage, { type: 'delta' }>): DesiredState {
+  if (state.revision !== delta.baseRevision) {
+    throw new Error(`delta for revision ${delta.baseRevision} cannot apply to state at revision ${state.revision}`);
+  }
+  const pools = new Map(state.pools.map((p) => [p.name, p]));
+  delta.deletePools.forEach((name) => pools.delete(name));
+  delta.upsertPools.forEach((p) => pools.set(p.name, p));
+  const volumes = new Map(state.volumes.map((v) => [volumeKey(v), v]));
+  delta.deleteVolumes.forEach((v) => volumes.delete(volumeKey(v)));
+  delta.upsertVolumes.forEach((v) => volumes.set(volumeKey(v), v));
+  return {
+    node: state.node,
+    revision: delta.revision,
+    pools: [...pools.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    volumes: [...volumes.values()].sort((a, b) => volumeKey(a).localeCompare(volumeKey(b))),
+  };
+}
+
+function sortedEntries(props: Record<string, string>): [string, string][] {
+  return Object.entries(props).sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** The satellite's report on one pool after a reconcile pass (or a periodic capacity refresh). */
+export interface PoolReport {
+  name: string;
+  /** null when the pool is usable; otherwise why not (e.g. "volume group vg0 not found"). */
+  error: string | null;
+  totalKib?: string;
+  freeKib?: string;
+}
+
+/** The satellite's report on one backing volume. */
+export interface VolumeReport {
+  resource: string;
+  volumeNumber: number;
+  /** CREATED: exists with at least the desired size; DELETED: gone (no longer desired); FAILED: see error. */
+  state: 'CREATED' | 'DELETED' | 'FAILED';
+  error: string | null;
+  devicePath?: string | null;
+  usableKib?: string;
+  allocatedKib?: string;
+}
+
+/**
+ * Sent by the satellite after each reconcile pass. `converged` means every desired object is realized and nothing
+ * unwanted is left; then `revision` counts as applied (acknowledged). A pass with failures reports them and is
+ * retried with backoff.
+ */
+export interface ApplyReport {
+  revision: number;
+  converged: boolean;
+  pools: PoolReport[];
+  volumes: VolumeReport[];
+  /** Set when the satellite could not process the desired state at all (the node shows FULL_SYNC_FAILED). */
+  fatal?: string | null;
+}
