@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import pino, { type Logger } from 'pino';
 import { EventBus } from '../controller/events/bus.js';
+import { SatelliteHub } from '../controller/satellites/hub.js';
+import { Node } from '../orm/entities/node.js';
 import { ensureDisklessPools } from '../controller/services/node.js';
 import { startApiServer, type ApiServer } from '../graph/server.js';
 import { openOrm } from '../orm/config.js';
@@ -22,6 +24,9 @@ export interface ControllerConfig {
   /** Host names answered besides the loopback ones (DNS rebinding protection); default []. */
   allowedHosts?: readonly string[];
   log?: Logger;
+  /** Satellite keepalive: ping interval and silence after which a satellite counts as gone (defaults 2 s / 6 s). */
+  satelliteKeepaliveMs?: number;
+  satelliteDeadAfterMs?: number;
   /** Called with every SQL statement (tests count queries with it). */
   onQuery?: (sql: string) => void;
 }
@@ -33,6 +38,7 @@ export interface RunningController {
   log: Logger;
   /** 'embedded' or 'postgresql' */
   database: 'embedded' | 'postgresql';
+  satellites: SatelliteHub;
   /** Stops accepting requests, drains, closes the database; idempotent. */
   stop(): Promise<void>;
 }
@@ -55,6 +61,9 @@ export async function startController(config: ControllerConfig): Promise<Running
     const events = new EventBus();
     const repaired = await ensureDisklessPools({ em: orm.em.fork(), events, principal: { name: 'controller', role: 'admin' }, log });
     if (repaired > 0) log.warn({ repaired }, 'created missing DfltDisklessStorPool pools');
+    // No satellite is connected to a controller that just started, whatever a crashed predecessor recorded.
+    await orm.em.fork().nativeUpdate(Node, { connectionStatus: { $ne: 'OFFLINE' } }, { connectionStatus: 'OFFLINE' });
+    const satellites = new SatelliteHub({ orm, events, log, keepaliveMs: config.satelliteKeepaliveMs, deadAfterMs: config.satelliteDeadAfterMs });
     const api = await startApiServer({
       orm,
       events,
@@ -64,6 +73,7 @@ export async function startController(config: ControllerConfig): Promise<Running
       graphiqlDir: config.graphiqlDir,
       allowedOrigins: config.allowedOrigins ?? [],
       allowedHosts: config.allowedHosts ?? [],
+      satellites,
     });
     let stopping: Promise<void> | undefined;
     const running: RunningController = {
@@ -72,8 +82,10 @@ export async function startController(config: ControllerConfig): Promise<Running
       events,
       log,
       database: embedded ? 'embedded' : 'postgresql',
+      satellites,
       stop: () =>
         (stopping ??= (async () => {
+          await satellites.stop();
           await api.stop();
           await orm!.close();
           await embedded?.stop();

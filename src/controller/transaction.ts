@@ -1,4 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { NodeChange } from '../orm/entities/node-change.js';
+import { Node, type INode } from '../orm/entities/node.js';
 import { translateDbError } from '../orm/errors.js';
 import type { ServiceContext } from './context.js';
 import type { ModelAction, ModelEvent, ModelKind } from './events/bus.js';
@@ -13,19 +15,43 @@ export type Emit = (kind: ModelKind, action: ModelAction, path: string[], subjec
  * Runs `fn` in one database transaction named `name` (for logs). Events emitted inside are published only after
  * the commit, so nobody hears of a change that was rolled back. Constraint violations become ApiErrors.
  */
-export async function withTransaction<T>(ctx: ServiceContext, name: string, fn: (em: EntityManager, emit: Emit) => Promise<T>): Promise<T> {
+/**
+ * Records that the desired state of `node` changes in this transaction: appends a change-log row (the node's new
+ * revision) and, after commit, tells the satellite dispatcher. Call before the transaction's last flush.
+ */
+export type Touch = (node: INode | { id: number }, reason: string) => void;
+
+export async function withTransaction<T>(
+  ctx: ServiceContext,
+  name: string,
+  fn: (em: EntityManager, emit: Emit, touch: Touch) => Promise<T>,
+): Promise<T> {
   const pending: { kind: ModelKind; action: ModelAction; path: string[]; subject: { uuid: string } | string | null }[] = [];
   const emit: Emit = (kind, action, path, subject = null) => pending.push({ kind, action, path, subject });
+  const touched = new Map<number, { em: EntityManager; node: { id: number }; reason: string }>();
   let result: T;
   try {
     // clear: the transaction works on its own copies, so a rolled-back change never lingers in the caller's
     // identity map.
-    result = await ctx.em.transactional((em) => fn(em as EntityManager, emit), { clear: true });
+    result = await ctx.em.transactional(
+      async (em) => {
+        const touch: Touch = (node, reason) => {
+          if (touched.has(node.id)) return;
+          touched.set(node.id, { em: em as EntityManager, node, reason });
+          em.create(NodeChange, { node: em.getReference(Node, node.id), reason: `${name}: ${reason}`.slice(0, 200) });
+        };
+        const value = await fn(em as EntityManager, emit, touch);
+        await em.flush(); // change-log rows recorded after the service's own last flush
+        return value;
+      },
+      { clear: true },
+    );
   } catch (error) {
     throw translateDbError(error);
   }
   ctx.log.debug({ transaction: name, principal: ctx.principal.name, events: pending.length }, 'committed');
   const at = new Date();
+  if (touched.size > 0) ctx.events.publishInternal({ type: 'desired-state-changed', nodeIds: [...touched.keys()] });
   for (const { subject, ...event } of pending) {
     const uuid = typeof subject === 'string' || subject === null ? subject : subject.uuid;
     ctx.events.publish({ ...event, uuid: uuid ?? null, at } satisfies ModelEvent);

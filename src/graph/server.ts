@@ -12,6 +12,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { ErrorCode } from '../common/api-rc.js';
+import { SATELLITE_PATH } from '../common/protocol/satellite.js';
 import type { Principal } from '../controller/context.js';
 import type { EventBus } from '../controller/events/bus.js';
 import type { GraphContext } from './context.js';
@@ -19,7 +20,7 @@ import { validateWithLimits, validationRules } from './depth-limit.js';
 import { errorBody, formatError, httpErrorHandler, HttpErrorCode, notFoundHandler } from './errors.js';
 import { graphiqlPage } from './graphiql.js';
 import { createLoaders } from './loaders.js';
-import { RequestPolicy, type Refusal } from './origin.js';
+import { ForbiddenCode, RequestPolicy, type Refusal } from './origin.js';
 import { schema } from './schema.js';
 
 export interface ApiServerOptions {
@@ -40,6 +41,8 @@ export interface ApiServerOptions {
    * default) answers every Host; a non-empty list answers only those.
    */
   allowedHosts?: readonly string[];
+  /** Takes WebSocket upgrades on SATELLITE_PATH (the controller's satellite link); none when absent. */
+  satellites?: { handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void };
 }
 
 export interface ApiServer {
@@ -80,6 +83,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     if (refusal) {
       log.warn({ code: refusal.code, host: request.headers.host, origin: request.headers.origin, url: request.url }, 'refused a WebSocket upgrade');
       refuseUpgrade(socket, 403, errorBody(refusal.code, refusal.message, { correction: refusal.correction }));
+    } else if (pathname === SATELLITE_PATH && options.satellites) {
+      // Satellites are programs, never web pages: a browser (which always sends Origin) has no business here.
+      if (request.headers.origin) {
+        refuseUpgrade(socket, 403, errorBody(ForbiddenCode.FORBIDDEN_ORIGIN, 'The satellite endpoint does not serve browsers.'));
+      } else {
+        options.satellites.handleUpgrade(request, socket, head);
+      }
     } else if (pathname !== GRAPHQL_PATH) {
       refuseUpgrade(socket, 404, errorBody(HttpErrorCode.NOT_FOUND, `No WebSocket is served here; subscriptions are at ${GRAPHQL_PATH}.`));
     } else {

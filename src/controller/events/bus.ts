@@ -32,8 +32,33 @@ export interface ModelEvent {
 
 type Listener = (event: ModelEvent) => void;
 
+/**
+ * Controller-internal signals, never exposed in the API: the desired state of some nodes changed (the satellite
+ * dispatcher sends them deltas), or a node's satellite secret was replaced (its connection must go).
+ */
+export type InternalEvent = { type: 'desired-state-changed'; nodeIds: number[] } | { type: 'secret-rotated'; nodeId: number };
+type InternalListener = (event: InternalEvent) => void;
+
 export class EventBus {
   private readonly listeners = new Set<Listener>();
+  private readonly internalListeners = new Set<InternalListener>();
+
+  /** Delivers a controller-internal signal; listener failures are isolated like for model events. */
+  publishInternal(event: InternalEvent): void {
+    for (const listener of this.internalListeners) {
+      try {
+        listener(event);
+      } catch {
+        // see publish()
+      }
+    }
+  }
+
+  /** Registers an internal listener; returns the function that removes it. */
+  listenInternal(listener: InternalListener): () => void {
+    this.internalListeners.add(listener);
+    return () => this.internalListeners.delete(listener);
+  }
 
   /** Delivers `event` to every listener; a throwing listener is isolated from the others. */
   publish(event: ModelEvent): void {

@@ -71,7 +71,7 @@ export async function createNode(ctx: ServiceContext, input: CreateNodeInput): P
     throw ApiError.invalid(ErrorCode.INVALID_VALUE, 'input.netInterfaces', 'More than one net interface is marked active.', 'Mark exactly one interface isActive: true (the first is active by default).');
   }
 
-  return withTransaction(ctx, 'Create node', async (em, emit) => {
+  return withTransaction(ctx, 'Create node', async (em, emit, touch) => {
     if (await em.count(Node, { nameKey: nameKey(name) })) throw ApiError.alreadyExists('node', name, 'input.name');
     // Storage nodes run a satellite, which authenticates with this secret; only its hash is stored.
     const issued = STORAGE_NODE_TYPES.includes(type) ? issueSecret() : null;
@@ -79,6 +79,7 @@ export async function createNode(ctx: ServiceContext, input: CreateNodeInput): P
     for (const ni of checked) em.create(NetInterface, { ...ni, node });
     if (STORAGE_NODE_TYPES.includes(type)) createDisklessPool(em, node, emit);
     await em.flush();
+    if (STORAGE_NODE_TYPES.includes(type)) touch(node, 'node registered');
     emit('NODE', 'CREATED', [node.name], node);
     return { node, satelliteSecret: issued?.secret ?? null };
   });
@@ -86,7 +87,7 @@ export async function createNode(ctx: ServiceContext, input: CreateNodeInput): P
 
 /** Changes a node's type and/or properties. */
 export async function modifyNode(ctx: ServiceContext, input: ModifyNodeInput): Promise<INode> {
-  return withTransaction(ctx, 'Modify node', async (em, emit) => {
+  return withTransaction(ctx, 'Modify node', async (em, emit, touch) => {
     const node = await getNode(em, input.name, 'input.name');
     node.props = applyPropsChange('node', node.props, input.props, 'input.props');
     if (input.type && input.type !== node.type) {
@@ -115,6 +116,7 @@ export async function modifyNode(ctx: ServiceContext, input: ModifyNodeInput): P
       node.type = input.type;
     }
     await em.flush();
+    if (input.type) touch(node, 'node type changed');
     emit('NODE', 'MODIFIED', [node.name], node);
     return node;
   });
@@ -125,7 +127,7 @@ export async function modifyNode(ctx: ServiceContext, input: ModifyNodeInput): P
  * once, and a satellite connected with it is disconnected by the caller.
  */
 export async function rotateNodeSecret(ctx: ServiceContext, name: string): Promise<{ node: INode; satelliteSecret: string }> {
-  return withTransaction(ctx, 'Rotate node secret', async (em, emit) => {
+  const result = await withTransaction(ctx, 'Rotate node secret', async (em, emit) => {
     const node = await getNode(em, name, 'name');
     if (!STORAGE_NODE_TYPES.includes(node.type)) {
       throw ApiError.invalid(ErrorCode.NOT_ALLOWED, 'name', `Node '${node.name}' is a ${node.type} node and runs no satellite.`, 'Issue secrets for SATELLITE or COMBINED nodes.');
@@ -136,6 +138,9 @@ export async function rotateNodeSecret(ctx: ServiceContext, name: string): Promi
     emit('NODE', 'MODIFIED', [node.name], node);
     return { node, satelliteSecret: issued.secret };
   });
+  // A satellite still connected with the old secret must not stay connected.
+  ctx.events.publishInternal({ type: 'secret-rotated', nodeId: result.node.id });
+  return result;
 }
 
 /**
@@ -239,13 +244,14 @@ export async function deleteNetInterface(ctx: ServiceContext, nodeName: string, 
  * Returns how many were created.
  */
 export async function ensureDisklessPools(ctx: ServiceContext): Promise<number> {
-  return withTransaction(ctx, 'Ensure diskless pools', async (em, emit) => {
+  return withTransaction(ctx, 'Ensure diskless pools', async (em, emit, touch) => {
     const nodes = await em.find(Node, { type: { $in: [...STORAGE_NODE_TYPES] } });
     const pools = await em.find(StoragePool, { nameKey: nameKey(DEFAULT_DISKLESS_STORAGE_POOL) });
     const have = new Set(pools.map((p) => p.node.id));
     const missing = nodes.filter((n) => !have.has(n.id));
     missing.forEach((node) => createDisklessPool(em, node, emit));
     await em.flush();
+    missing.forEach((node) => touch(node, 'diskless pool repaired'));
     return missing.length;
   });
 }

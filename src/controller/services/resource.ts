@@ -24,7 +24,7 @@ export interface CreateResourceRecordInput {
  */
 export async function createResourceRecord(ctx: ServiceContext, input: CreateResourceRecordInput): Promise<IResource> {
   const props = initialProps('resource', input.props, 'input.props');
-  return withTransaction(ctx, 'Create resource', async (em, emit) => {
+  return withTransaction(ctx, 'Create resource', async (em, emit, touch) => {
     const definition = await getResourceDefinition(em, input.resourceDefinition, 'input.resourceDefinition');
     const node = await getNode(em, input.node, 'input.node');
     if (!STORAGE_NODE_TYPES.includes(node.type)) {
@@ -39,11 +39,32 @@ export async function createResourceRecord(ctx: ServiceContext, input: CreateRes
     const flags: ResourceFlag[] = diskless ? ['DRBD_DISKLESS'] : [];
     const resource = em.create(Resource, { resourceDefinition: definition, node, props, flags });
     for (const vd of await em.find(VolumeDefinition, { resourceDefinition: definition }, { orderBy: { volumeNumber: 'asc' } })) {
-      const volume = em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [] });
+      // A diskless volume has no backing storage to wait for.
+      const volume = em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [], state: diskless ? 'CREATED' : 'PENDING' });
       emit('VOLUME', 'CREATED', [definition.name, node.name, String(vd.volumeNumber)], volume);
     }
     await em.flush();
+    touch(node, `resource ${definition.name} created`);
     emit('RESOURCE', 'CREATED', [definition.name, node.name], resource);
+    return resource;
+  });
+}
+
+/**
+ * Marks a resource for deletion: it leaves the node's desired state, the satellite removes its backing volumes and
+ * reports them DELETED, and only then the record goes (see the satellite report ingestion). Idempotent.
+ */
+export async function deleteResourceRecord(ctx: ServiceContext, input: { resourceDefinition: string; node: string }): Promise<IResource> {
+  return withTransaction(ctx, 'Delete resource', async (em, emit, touch) => {
+    const resource = await getResource(em, input.resourceDefinition, input.node, 'input');
+    if (!resource.flags.includes('DELETE')) {
+      resource.flags = [...resource.flags, 'DELETE'];
+      const volumes = await em.find(Volume, { resource });
+      volumes.forEach((v) => (v.state = 'DELETING'));
+      await em.flush();
+      touch(resource.node, `resource ${input.resourceDefinition} deleted`);
+      emit('RESOURCE', 'MODIFIED', [input.resourceDefinition, input.node], resource);
+    }
     return resource;
   });
 }

@@ -31,7 +31,7 @@ export async function createStoragePool(ctx: ServiceContext, input: CreateStorag
   const name = checkName('storage pool', input.name, 'input.name');
   const props = initialProps('storagePool', input.props, 'input.props');
   checkDriverProps(input.providerKind, props, 'input.props');
-  return withTransaction(ctx, 'Create storage pool', async (em, emit) => {
+  return withTransaction(ctx, 'Create storage pool', async (em, emit, touch) => {
     const node = await getNode(em, input.node, 'input.node');
     if (!STORAGE_NODE_TYPES.includes(node.type)) {
       throw ApiError.invalid(ErrorCode.NOT_ALLOWED, 'input.node', `Node '${node.name}' is a ${node.type} node and cannot hold storage.`, 'Create the pool on a SATELLITE or COMBINED node.');
@@ -50,6 +50,7 @@ export async function createStoragePool(ctx: ServiceContext, input: CreateStorag
     }
     const pool = em.create(StoragePool, { node, name, providerKind: input.providerKind, props });
     await em.flush();
+    touch(node, `storage pool ${name} created`);
     emit('STORAGE_POOL', 'CREATED', [node.name, pool.name], pool);
     return pool;
   });
@@ -57,13 +58,14 @@ export async function createStoragePool(ctx: ServiceContext, input: CreateStorag
 
 /** Changes a storage pool's properties; the provider's required driver settings cannot be removed. */
 export async function modifyStoragePool(ctx: ServiceContext, input: ModifyStoragePoolInput): Promise<IStoragePool> {
-  return withTransaction(ctx, 'Modify storage pool', async (em, emit) => {
+  return withTransaction(ctx, 'Modify storage pool', async (em, emit, touch) => {
     const node = await getNode(em, input.node, 'input.node');
     const pool = await getStoragePool(em, node, input.name, 'input.name');
     const props = applyPropsChange('storagePool', pool.props, input.props, 'input.props');
     checkDriverProps(pool.providerKind, props, 'input.props');
     pool.props = props;
     await em.flush();
+    touch(node, `storage pool ${pool.name} modified`);
     emit('STORAGE_POOL', 'MODIFIED', [node.name, pool.name], pool);
     return pool;
   });
@@ -71,7 +73,7 @@ export async function modifyStoragePool(ctx: ServiceContext, input: ModifyStorag
 
 /** Deletes a storage pool. Refused while volumes live in it, and for the node's DfltDisklessStorPool. */
 export async function deleteStoragePool(ctx: ServiceContext, nodeName: string, name: string): Promise<IStoragePool> {
-  return withTransaction(ctx, 'Delete storage pool', async (em, emit) => {
+  return withTransaction(ctx, 'Delete storage pool', async (em, emit, touch) => {
     const node = await getNode(em, nodeName, 'node');
     const pool = await getStoragePool(em, node, name, 'name');
     if (pool.nameKey === nameKey(DEFAULT_DISKLESS_STORAGE_POOL)) {
@@ -84,6 +86,7 @@ export async function deleteStoragePool(ctx: ServiceContext, nodeName: string, n
     }
     em.remove(pool);
     await em.flush();
+    touch(node, `storage pool ${pool.name} deleted`);
     emit('STORAGE_POOL', 'DELETED', [node.name, pool.name], pool);
     return pool;
   });

@@ -1,5 +1,29 @@
 import { MODEL_ACTIONS, MODEL_KINDS, type ModelEvent } from '../../controller/events/bus.js';
+import { nameKey } from '../../common/names.js';
+import { Node, type INode } from '../../orm/entities/node.js';
 import { builder } from '../builder.js';
+import type { GraphContext } from '../context.js';
+import { createLoaders } from '../loaders.js';
+import { NodeRef } from './refs.js';
+
+/**
+ * Current state first, then changes. The listener is registered before the current state is read, so a change
+ * that lands in between is delivered (perhaps twice, never lost).
+ */
+async function* nodeStatusStream(ctx: GraphContext, names: readonly string[] | null): AsyncGenerator<INode> {
+  const wanted = names ? new Set(names.map(nameKey)) : null;
+  const changes = ctx.service.events.subscribe((e) => e.kind === 'NODE' && e.action !== 'DELETED' && (!wanted || wanted.has(nameKey(e.path[0] ?? ''))));
+  try {
+    const em = ctx.em.fork();
+    for (const node of await em.find(Node, wanted ? { nameKey: { $in: [...wanted] } } : {}, { orderBy: { id: 'asc' } })) yield node;
+    for await (const event of changes) {
+      const node = await ctx.em.fork().findOne(Node, { nameKey: nameKey(event.path[0]!) });
+      if (node) yield node;
+    }
+  } finally {
+    await changes.return?.();
+  }
+}
 
 const ModelKindEnum = builder.enumType('ModelKind', { values: MODEL_KINDS, description: 'Kind of object a model event is about.' });
 const ModelActionEnum = builder.enumType('ModelAction', { values: MODEL_ACTIONS });
@@ -16,6 +40,19 @@ const ModelEventRef = builder.objectRef<ModelEvent>('ModelEvent').implement({
 });
 
 builder.subscriptionFields((t) => ({
+  nodeStatus: t.field({
+    type: NodeRef,
+    description: 'The current state of the named nodes (all when none are named) first, then each node again whenever it changes (connection status, errors, revisions). WebSocket only.',
+    args: { names: t.arg.stringList() },
+    subscribe: (_r, { names }, ctx) => nodeStatusStream(ctx, names ?? null),
+    resolve: (node, _a, ctx) => {
+      // A subscription keeps its context for its whole life: give each event fresh loaders, or nested fields
+      // (pools, capacity) would repeat what the first event saw.
+      ctx.em = ctx.em.fork();
+      ctx.loaders = createLoaders(ctx.em);
+      return node;
+    },
+  }),
   modelEvents: t.field({
     type: ModelEventRef,
     description: 'Every committed create/modify/delete, optionally only of some kinds. WebSocket (graphql-ws) only.',

@@ -2,6 +2,7 @@ import { nameKey } from '../../common/names.js';
 import { listNodes } from '../../controller/queries.js';
 import * as nodes from '../../controller/services/node.js';
 import { Node, type INode } from '../../orm/entities/node.js';
+import type { IStoragePool } from '../../orm/entities/storage-pool.js';
 import { builder } from '../builder.js';
 import {
   connection,
@@ -24,6 +25,27 @@ NodeRef.implement({
     name: t.exposeString('name', { description: 'The name as spelled when created; names compare case-insensitively.' }),
     type: t.expose('type', { type: NodeTypeEnum }),
     connectionStatus: t.expose('connectionStatus', { type: ConnectionStatusEnum }),
+    satelliteHostname: t.string({ nullable: true, description: 'Host name the satellite reported.', resolve: (n) => n.satelliteHostname ?? null }),
+    lastSeenAt: t.field({ type: 'DateTime', nullable: true, description: 'When the satellite was last heard from.', resolve: (n) => n.lastSeenAt ?? null }),
+    lastError: t.string({
+      nullable: true,
+      description: 'Why the node is not converged (wrong secret, failed objects, unusable state); null when all is well.',
+      resolve: (n) => n.lastError ?? null,
+    }),
+    desiredRevision: t.int({ description: "Revision of the node's desired state (grows with every change that concerns it).", resolve: (n, _a, ctx) => ctx.loaders.nodeRevision.load(n.id) }),
+    appliedRevision: t.int({ description: 'Highest revision the satellite reported as fully applied; equal to desiredRevision when converged.', resolve: (n) => n.appliedRevision }),
+    totalCapacityKib: t.field({
+      type: 'KiB',
+      nullable: true,
+      description: 'Sum over the pools that reported capacity; null before any report.',
+      resolve: async (n, _a, ctx) => sumCapacity(await ctx.loaders.storagePoolsByNode.load(n.id), 'totalCapacityKib'),
+    }),
+    freeCapacityKib: t.field({
+      type: 'KiB',
+      nullable: true,
+      description: 'Sum over the pools that reported capacity; null before any report.',
+      resolve: async (n, _a, ctx) => sumCapacity(await ctx.loaders.storagePoolsByNode.load(n.id), 'freeCapacityKib'),
+    }),
     ...propsFields<INode>(t),
     netInterfaces: t.field({ type: [NetInterfaceRef], resolve: (n, _a, ctx) => ctx.loaders.netInterfacesByNode.load(n.id) }),
     storagePools: t.field({ type: [StoragePoolRef], description: "The node's storage pools, DfltDisklessStorPool included.", resolve: (n, _a, ctx) => ctx.loaders.storagePoolsByNode.load(n.id) }),
@@ -57,6 +79,11 @@ const NodeSecretPayloadRef = builder.objectRef<{ node: INode; satelliteSecret: s
     }),
   }),
 });
+
+function sumCapacity(pools: readonly IStoragePool[], field: 'totalCapacityKib' | 'freeCapacityKib'): bigint | null {
+  const known = pools.map((p) => p[field]).filter((v): v is bigint => v !== null && v !== undefined);
+  return known.length === 0 ? null : known.reduce((a, b) => a + b, 0n);
+}
 
 const NodeFilterInput = builder.inputType('NodeFilter', {
   fields: (t) => ({

@@ -1,4 +1,5 @@
 import { resolveProps } from '../../common/props/inherit.js';
+import { VOLUME_STATES } from '../../common/vocabulary.js';
 import { listResources, listVolumes } from '../../controller/queries.js';
 import * as resources from '../../controller/services/resource.js';
 import { getResource } from '../../controller/services/lookup.js';
@@ -46,8 +47,13 @@ VolumeRef.implement({
     allocatedSizeKib: t.field({ type: 'KiB', nullable: true, description: 'Reported by the satellite.', resolve: (v) => v.allocatedSizeKib ?? null }),
     usableSizeKib: t.field({ type: 'KiB', nullable: true, description: 'Reported by the satellite.', resolve: (v) => v.usableSizeKib ?? null }),
     devicePath: t.string({ nullable: true, resolve: (v) => v.devicePath ?? null }),
+    state: t.expose('state', { type: VolumeStateEnum, description: 'PENDING until the satellite reports, then CREATED or FAILED; DELETING while it is being removed.' }),
+    lastError: t.string({ nullable: true, description: "Why the volume is not converged: the satellite's (tool's) error.", resolve: (v) => v.lastError ?? null }),
+    stateChangedAt: t.field({ type: 'DateTime', nullable: true, resolve: (v) => v.stateChangedAt ?? null }),
   }),
 });
+
+const VolumeStateEnum = builder.enumType('VolumeState', { values: VOLUME_STATES, description: 'Lifecycle of a volume on its satellite.' });
 
 const ResourceFilterInput = builder.inputType('ResourceFilter', {
   fields: (t) => ({

@@ -20,6 +20,11 @@ StoragePoolRef.implement({
     totalCapacityKib: t.field({ type: 'KiB', nullable: true, description: 'Reported by the satellite; null until the first report.', resolve: (p) => p.totalCapacityKib ?? null }),
     freeCapacityKib: t.field({ type: 'KiB', nullable: true, description: 'Reported by the satellite; null until the first report.', resolve: (p) => p.freeCapacityKib ?? null }),
     capacityReportedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.capacityReportedAt ?? null }),
+    lastError: t.string({
+      nullable: true,
+      description: "The satellite's last error for this pool (e.g. its volume group or directory is missing); null when usable.",
+      resolve: (p) => p.lastError ?? null,
+    }),
     volumes: t.field({ type: [VolumeRef], description: 'Volumes stored in this pool.', resolve: (p, _a, ctx) => ctx.loaders.volumesByStoragePool.load(p.id) }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),

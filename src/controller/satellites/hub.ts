@@ -1,0 +1,247 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { GraphQLBoolean, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType, GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { nameKey } from '../../common/names.js';
+import {
+  diffDesiredState,
+  PROTOCOL_VERSION,
+  SATELLITE_CLOSE,
+  type ApplyReport,
+  type DesiredState,
+  type DesiredStateMessage,
+  type SatelliteConnectionParams,
+} from '../../common/protocol/satellite.js';
+import { STORAGE_NODE_TYPES, type ConnectionStatus } from '../../common/vocabulary.js';
+import { Node } from '../../orm/entities/node.js';
+import type { EventBus } from '../events/bus.js';
+import { buildDesiredState } from './desired-state.js';
+import { ingestReport } from './reports.js';
+import { verifySecret } from './secrets.js';
+
+export interface SatelliteHubOptions {
+  orm: MikroORM;
+  events: EventBus;
+  log: Logger;
+  /** WebSocket ping interval (default 2 s). */
+  keepaliveMs?: number;
+  /** A satellite that has not answered pings for this long is disconnected and shown OFFLINE (default 6 s). */
+  deadAfterMs?: number;
+}
+
+interface Connection {
+  nodeId: number;
+  nodeName: string;
+  socket: WebSocket;
+  lastPong: number;
+  /** The state last sent on the desired-state subscription (deltas are computed against it). */
+  lastSent: DesiredState | null;
+  /** Wakes the subscription when the node's desired state changed. */
+  notify: (() => void) | null;
+  dirty: boolean;
+}
+
+interface SatelliteContext {
+  connection?: Connection;
+}
+
+const JSONScalar = new GraphQLScalarType({ name: 'JSON', serialize: (v) => v, parseValue: (v) => v });
+
+/**
+ * The controller's side of the satellite link: an internal graphql-ws endpoint (not part of the public schema).
+ * It authenticates satellites, keeps one live connection per node, tracks connection status in the database,
+ * streams each node's desired state (full on subscribe, then deltas on change) and ingests apply reports.
+ * Every connection is served independently: a dead or slow satellite never delays the others.
+ */
+export class SatelliteHub {
+  readonly wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  private readonly connections = new Map<number, Connection>();
+  private readonly log: Logger;
+  private readonly timer: NodeJS.Timeout;
+  private readonly unlisten: () => void;
+  private readonly cleanup: { dispose(): void | Promise<void> };
+
+  constructor(private readonly options: SatelliteHubOptions) {
+    this.log = options.log.child({ component: 'satellite-hub' });
+    this.unlisten = options.events.listenInternal((event) => {
+      if (event.type === 'desired-state-changed') {
+        for (const id of event.nodeIds) this.markDirty(id);
+      } else {
+        this.connections.get(event.nodeId)?.socket.close(SATELLITE_CLOSE.WRONG_SECRET, 'the satellite secret was rotated');
+      }
+    });
+    this.cleanup = useServer<Record<string, unknown>, Record<PropertyKey, unknown>>(
+      {
+        schema: this.schema(),
+        onConnect: (ctx) => this.authenticate(ctx.connectionParams as Partial<SatelliteConnectionParams> | undefined, ctx.extra.socket, ctx.extra as SatelliteContext),
+        onClose: (ctx) => this.disconnected(ctx.extra as SatelliteContext),
+        context: (ctx) => ctx.extra as unknown as Record<string, unknown>,
+      },
+      this.wss,
+    );
+    const keepaliveMs = options.keepaliveMs ?? 2000;
+    const deadAfterMs = options.deadAfterMs ?? 6000;
+    // Keepalive: a satellite that stops answering pings (killed, cut off) is dropped, which marks it OFFLINE.
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.connections.values()) {
+        if (now - c.lastPong > deadAfterMs) {
+          this.log.warn({ node: c.nodeName }, 'satellite stopped answering pings; disconnecting');
+          c.socket.terminate();
+        } else {
+          c.socket.ping();
+        }
+      }
+    }, keepaliveMs);
+    this.timer.unref();
+  }
+
+  /** Takes an HTTP upgrade for the satellite path (the API server routes it here after its own checks). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.wss.emit('connection', ws, request));
+  }
+
+  /** Node ids with a live, authenticated satellite connection. */
+  connectedNodeIds(): number[] {
+    return [...this.connections.keys()];
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.unlisten();
+    for (const c of this.connections.values()) c.socket.close(1001, 'controller shutting down');
+    await this.cleanup.dispose();
+    // Connections closed by shutdown are OFFLINE from the controller's point of view.
+    const ids = [...this.connections.keys()];
+    this.connections.clear();
+    if (ids.length > 0) await this.setStatus(ids, 'OFFLINE', null).catch(() => undefined);
+  }
+
+  private schema(): GraphQLSchema {
+    return new GraphQLSchema({
+      query: new GraphQLObjectType({ name: 'Query', fields: { ping: { type: new GraphQLNonNull(GraphQLBoolean), resolve: () => true } } }),
+      mutation: new GraphQLObjectType({
+        name: 'Mutation',
+        fields: {
+          report: {
+            type: new GraphQLNonNull(GraphQLBoolean),
+            args: { report: { type: new GraphQLNonNull(JSONScalar) } },
+            resolve: async (_root, args: { report: ApplyReport }, ctx: SatelliteContext) => {
+              const c = ctx.connection;
+              if (!c) return false;
+              c.lastPong = Date.now();
+              await ingestReport(this.options.orm.em.fork(), this.options.events, c.nodeId, args.report, this.log);
+              return true;
+            },
+          },
+        },
+      }),
+      subscription: new GraphQLObjectType({
+        name: 'Subscription',
+        fields: {
+          desiredState: {
+            type: new GraphQLNonNull(JSONScalar),
+            subscribe: (_root, _args, ctx: SatelliteContext) => this.stream(ctx.connection!),
+            resolve: (message: DesiredStateMessage) => message,
+          },
+        },
+      }),
+    });
+  }
+
+  /** Full state first, then one delta per change (coalesced: bursts of changes produce one delta). */
+  private async *stream(c: Connection): AsyncGenerator<DesiredStateMessage> {
+    c.lastSent = null;
+    c.dirty = true;
+    try {
+      while (this.connections.get(c.nodeId) === c) {
+        if (!c.dirty) {
+          await new Promise<void>((resolve) => (c.notify = resolve));
+          c.notify = null;
+          continue;
+        }
+        c.dirty = false;
+        const next = await buildDesiredState(this.options.orm.em.fork(), c.nodeId);
+        if (!c.lastSent) {
+          c.lastSent = next;
+          yield { type: 'full', state: next };
+        } else if (next.revision !== c.lastSent.revision) {
+          const delta = diffDesiredState(c.lastSent, next);
+          c.lastSent = next;
+          yield delta;
+        }
+      }
+    } finally {
+      c.notify = null;
+    }
+  }
+
+  private markDirty(nodeId: number): void {
+    const c = this.connections.get(nodeId);
+    if (!c) return; // offline nodes get everything with the full state when they return
+    c.dirty = true;
+    c.notify?.();
+  }
+
+  private async authenticate(params: Partial<SatelliteConnectionParams> | undefined, socket: WebSocket, extra: SatelliteContext): Promise<boolean> {
+    const refuse = (code: number, reason: string): false => {
+      this.log.warn({ node: params?.nodeName, code, reason }, 'refused a satellite');
+      socket.close(code, reason);
+      return false;
+    };
+    if (!params || typeof params.nodeName !== 'string' || typeof params.secret !== 'string') {
+      return refuse(SATELLITE_CLOSE.WRONG_SECRET, 'connectionParams must carry nodeName and secret');
+    }
+    if (params.protocolVersion !== PROTOCOL_VERSION) {
+      return refuse(SATELLITE_CLOSE.VERSION_MISMATCH, `protocol version ${String(params.protocolVersion)} is not ${PROTOCOL_VERSION}: upgrade the satellite and controller together`);
+    }
+    const em = this.options.orm.em.fork();
+    const node = await em.findOne(Node, { nameKey: nameKey(params.nodeName) });
+    if (!node) return refuse(SATELLITE_CLOSE.UNKNOWN_NODE, `node '${params.nodeName}' is not registered: create it with createNode first`);
+    if (!STORAGE_NODE_TYPES.includes(node.type)) return refuse(SATELLITE_CLOSE.NOT_A_STORAGE_NODE, `node '${node.name}' is a ${node.type} node and runs no satellite`);
+    if (!verifySecret(params.secret, node.satelliteSecretHash)) {
+      if (!this.connections.has(node.id)) {
+        await this.setStatus([node.id], 'AUTHENTICATION_ERROR', 'A satellite presented a wrong secret; give it the secret from createNode or rotateNodeSecret.');
+      }
+      return refuse(SATELLITE_CLOSE.WRONG_SECRET, `wrong secret for node '${node.name}': use the secret from createNode or rotateNodeSecret`);
+    }
+    if (this.connections.has(node.id)) {
+      return refuse(SATELLITE_CLOSE.ALREADY_CONNECTED, `node '${node.name}' already has a connected satellite`);
+    }
+    const connection: Connection = { nodeId: node.id, nodeName: node.name, socket, lastPong: Date.now(), lastSent: null, notify: null, dirty: true };
+    socket.on('pong', () => (connection.lastPong = Date.now()));
+    this.connections.set(node.id, connection);
+    extra.connection = connection;
+    node.satelliteHostname = typeof params.hostname === 'string' ? params.hostname.slice(0, 253) : null;
+    await em.flush();
+    await this.setStatus([node.id], 'CONNECTED', null);
+    this.log.info({ node: node.name, hostname: params.hostname }, 'satellite connected');
+    return true;
+  }
+
+  private async disconnected(extra: SatelliteContext): Promise<void> {
+    const c = extra.connection;
+    if (!c || this.connections.get(c.nodeId) !== c) return;
+    this.connections.delete(c.nodeId);
+    c.notify?.();
+    this.log.info({ node: c.nodeName }, 'satellite disconnected');
+    await this.setStatus([c.nodeId], 'OFFLINE', null).catch((err) => this.log.error({ err }, 'could not record OFFLINE'));
+  }
+
+  /** Records a connection status (and why, when not fine) and tells subscribers. */
+  private async setStatus(nodeIds: number[], status: ConnectionStatus, lastError: string | null): Promise<void> {
+    const em = this.options.orm.em.fork();
+    const nodes = await em.find(Node, { id: { $in: nodeIds } });
+    for (const node of nodes) {
+      node.connectionStatus = status;
+      node.lastSeenAt = new Date();
+      if (lastError !== null || status === 'CONNECTED') node.lastError = lastError;
+    }
+    await em.flush();
+    const at = new Date();
+    for (const node of nodes) this.options.events.publish({ kind: 'NODE', action: 'MODIFIED', path: [node.name], uuid: node.uuid, at });
+  }
+}

@@ -1,0 +1,92 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { ApplyReport } from '../../common/protocol/satellite.js';
+import { nameKey } from '../../common/names.js';
+import { Node } from '../../orm/entities/node.js';
+import { Resource } from '../../orm/entities/resource.js';
+import { StoragePool } from '../../orm/entities/storage-pool.js';
+import { Volume } from '../../orm/entities/volume.js';
+import type { EventBus } from '../events/bus.js';
+import { withTransaction } from '../transaction.js';
+import { nodeRevision } from './desired-state.js';
+
+/**
+ * Records what a satellite reported after a reconcile pass, in one transaction:
+ * - the node: seen now; ONLINE after its first report on a connection (FULL_SYNC_FAILED when it could not process
+ *   its state at all); `lastError` summarizes what is not converged; a converged report acknowledges its revision;
+ * - pools: capacity and error; volumes: CREATED (with device and sizes) or FAILED (with the tool's error);
+ * - resources marked DELETE on this node are removed once the satellite has converged on a revision that includes
+ *   their deletion (the backing volumes are gone), never before.
+ */
+export async function ingestReport(em: EntityManager, events: EventBus, nodeId: number, report: ApplyReport, log: Logger): Promise<void> {
+  const ctx = { em, events, log, principal: { name: `satellite:${nodeId}`, role: 'admin' as const } };
+  await withTransaction(ctx, 'Satellite report', async (tx, emit) => {
+    const node = await tx.findOneOrFail(Node, nodeId);
+    const now = new Date();
+    node.lastSeenAt = now;
+    const statusBefore = node.connectionStatus;
+    if (report.fatal) {
+      node.connectionStatus = 'FULL_SYNC_FAILED';
+      node.lastError = `The satellite could not apply its desired state: ${report.fatal}`;
+    } else {
+      if (node.connectionStatus === 'CONNECTED' || node.connectionStatus === 'FULL_SYNC_FAILED') node.connectionStatus = 'ONLINE';
+      const failures = [
+        ...report.pools.filter((p) => p.error).map((p) => `pool ${p.name}: ${p.error}`),
+        ...report.volumes.filter((v) => v.state === 'FAILED').map((v) => `volume ${v.resource}/${v.volumeNumber}: ${v.error}`),
+      ];
+      node.lastError = failures.length > 0 ? `${failures.length} object(s) not converged; first: ${failures[0]}` : null;
+      if (report.converged && report.revision > node.appliedRevision) node.appliedRevision = report.revision;
+    }
+    if (node.connectionStatus !== statusBefore) emit('NODE', 'MODIFIED', [node.name], node);
+
+    const pools = await tx.find(StoragePool, { node });
+    for (const r of report.pools) {
+      const pool = pools.find((p) => p.nameKey === nameKey(r.name));
+      if (!pool) continue; // deleted meanwhile
+      const total = r.totalKib !== undefined ? BigInt(r.totalKib) : pool.totalCapacityKib;
+      const free = r.freeKib !== undefined ? BigInt(r.freeKib) : pool.freeCapacityKib;
+      const changed = pool.lastError !== r.error || pool.totalCapacityKib !== total || pool.freeCapacityKib !== free;
+      pool.lastError = r.error;
+      pool.totalCapacityKib = total ?? null;
+      pool.freeCapacityKib = free ?? null;
+      pool.capacityReportedAt = now;
+      if (changed) emit('STORAGE_POOL', 'MODIFIED', [node.name, pool.name], pool);
+    }
+
+    const volumes = await tx.find(Volume, { resource: { node } }, { populate: ['resource.resourceDefinition', 'volumeDefinition'] });
+    const byKey = new Map(volumes.map((v) => [`${v.resource.resourceDefinition.nameKey}/${v.volumeDefinition.volumeNumber}`, v]));
+    for (const r of report.volumes) {
+      const volume = byKey.get(`${nameKey(r.resource)}/${r.volumeNumber}`);
+      if (!volume || r.state === 'DELETED') continue;
+      const before = `${volume.state}|${volume.lastError}|${volume.devicePath}|${volume.usableSizeKib}|${volume.allocatedSizeKib}`;
+      if (r.state === 'CREATED') {
+        volume.state = 'CREATED';
+        volume.lastError = null;
+        volume.devicePath = r.devicePath ?? null;
+        if (r.usableKib !== undefined) volume.usableSizeKib = BigInt(r.usableKib);
+        if (r.allocatedKib !== undefined) volume.allocatedSizeKib = BigInt(r.allocatedKib);
+      } else {
+        volume.state = 'FAILED';
+        volume.lastError = r.error;
+      }
+      if (volume.resource.flags.includes('DELETE')) volume.state = 'DELETING';
+      if (before !== `${volume.state}|${volume.lastError}|${volume.devicePath}|${volume.usableSizeKib}|${volume.allocatedSizeKib}`) {
+        volume.stateChangedAt = now;
+        emit('VOLUME', 'MODIFIED', [volume.resource.resourceDefinition.name, node.name, String(volume.volumeDefinition.volumeNumber)], volume);
+      }
+    }
+
+    if (report.converged && !report.fatal && report.revision >= (await nodeRevision(tx, nodeId))) {
+      const doomed = volumes.map((v) => v.resource).filter((r, i, all) => r.flags.includes('DELETE') && all.indexOf(r) === i);
+      const withoutVolumes = await tx.find(Resource, { node, flags: { $contains: ['DELETE'] } }, { populate: ['resourceDefinition'] });
+      for (const resource of new Set([...doomed, ...withoutVolumes])) {
+        for (const v of volumes.filter((x) => x.resource === resource)) {
+          emit('VOLUME', 'DELETED', [resource.resourceDefinition.name, node.name, String(v.volumeDefinition.volumeNumber)], v);
+        }
+        tx.remove(resource);
+        emit('RESOURCE', 'DELETED', [resource.resourceDefinition.name, node.name], resource);
+      }
+    }
+    await tx.flush();
+  });
+}
