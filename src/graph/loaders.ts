@@ -3,7 +3,6 @@ import DataLoader from 'dataloader';
 import type { Props } from '../common/props/keys.js';
 import { ControllerConfig } from '../orm/entities/controller-config.js';
 import { NetInterface, type INetInterface } from '../orm/entities/net-interface.js';
-import { NodeChange } from '../orm/entities/node-change.js';
 import { Node, type INode } from '../orm/entities/node.js';
 import { ResourceDefinition, type IResourceDefinition } from '../orm/entities/resource-definition.js';
 import { ResourceGroup, type IResourceGroup } from '../orm/entities/resource-group.js';
@@ -36,12 +35,9 @@ export function createLoaders(em: EntityManager) {
   let controllerProps: Promise<Props> | undefined;
   /** Desired-state revision per node: the highest change-log id (one grouped query per batch). */
   const nodeRevision = new DataLoader<number, number>(async (ids) => {
-    const rows = await em
-      .createQueryBuilder(NodeChange, 'c')
-      .select(['c.node_id as node_id', 'max(c.id) as revision'])
-      .where({ node: { $in: [...ids] } })
-      .groupBy('c.node_id')
-      .execute<{ node_id: number; revision: string }[]>('all');
+    const rows: { node_id: number; revision: string }[] = await em
+      .getConnection()
+      .execute(`select node_id, max(id) as revision from node_change where node_id in (${ids.map(() => '?').join(', ')}) group by node_id`, [...ids]);
     const byNode = new Map(rows.map((r) => [Number(r.node_id), Number(r.revision)]));
     return ids.map((id) => byNode.get(id) ?? 0);
   });

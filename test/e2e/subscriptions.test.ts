@@ -82,6 +82,24 @@ describe('subscriptions over graphql-ws and their refusal over HTTP', () => {
     expect(events.map((m) => m.data.modelEvents.path)).toEqual([['after-refusal']]);
   });
 
+  it('nodeStatus gives the current state first, then every change of the named nodes', async () => {
+    await t.ok(`mutation { createNode(input: { name: "watched", netInterfaces: [{ address: "10.0.0.8" }] }) { node { name } } }`);
+    const seen: any[] = [];
+    const unsubscribe = client.subscribe(
+      { query: `subscription { nodeStatus(names: ["WATCHED"]) { name connectionStatus props { key value } storagePools { name } } }` },
+      { next: (m) => seen.push(m.data!.nodeStatus), error: () => undefined, complete: () => undefined },
+    );
+    for (let i = 0; i < 40 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await t.ok(`mutation { modifyNode(input: { name: "watched", props: { set: [{ key: "Aux/rack", value: "7" }] } }) { name } }`);
+    await t.ok(`mutation { createStoragePool(input: { node: "watched", name: "extra", providerKind: DISKLESS }) { name } }`);
+    await t.ok(`mutation { modifyNode(input: { name: "sub-node", props: { set: [{ key: "Aux/rack", value: "1" }] } }) { name } }`); // not watched
+    for (let i = 0; i < 40 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    unsubscribe();
+    expect(seen[0]).toEqual({ name: 'watched', connectionStatus: 'OFFLINE', props: [], storagePools: [{ name: 'DfltDisklessStorPool' }] });
+    expect(seen[1]).toMatchObject({ name: 'watched', props: [{ key: 'Aux/rack', value: '7' }] });
+    expect(seen.every((n) => n.name === 'watched')).toBe(true);
+  });
+
   it('refuses a subscription sent over HTTP and points to the WebSocket endpoint', async () => {
     const response = await fetch(`${t.url}/graphql`, {
       method: 'POST',

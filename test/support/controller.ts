@@ -25,7 +25,13 @@ export interface TestController {
   service(): ServiceContext;
 }
 
-export async function startTestController(kind: DatabaseKind, options: { onQuery?: (sql: string) => void } = {}): Promise<TestController> {
+export interface TestControllerOptions {
+  onQuery?: (sql: string) => void;
+  satelliteKeepaliveMs?: number;
+  satelliteDeadAfterMs?: number;
+}
+
+export async function startTestController(kind: DatabaseKind, options: TestControllerOptions = {}): Promise<TestController> {
   const db = await createTestDatabase(kind);
   const controller = await startController({
     host: '127.0.0.1',
@@ -36,6 +42,8 @@ export async function startTestController(kind: DatabaseKind, options: { onQuery
     graphiqlDir: GRAPHIQL_DIR,
     log: pino({ level: process.env.BLOCKPLANE_TEST_LOG_LEVEL ?? 'silent' }),
     onQuery: options.onQuery,
+    satelliteKeepaliveMs: options.satelliteKeepaliveMs,
+    satelliteDeadAfterMs: options.satelliteDeadAfterMs,
   });
   const endpoint = `${controller.api.url}/graphql`;
   const gql = async <T>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> => {

@@ -1,3 +1,5 @@
+import { AsyncQueue } from './queue.js';
+
 /**
  * In-process event bus. Services publish after their transaction commits; events carry ids and names, never
  * entities, so a subscriber re-reads what it needs in its own unit of work.
@@ -82,37 +84,11 @@ export class EventBus {
    * so that a slow consumer never blocks publishers. Ends when the consumer returns.
    */
   subscribe(filter: (e: ModelEvent) => boolean = () => true, maxQueue = 10_000): AsyncIterableIterator<ModelEvent> {
-    const queue: ModelEvent[] = [];
-    let wake: (() => void) | undefined;
-    let done = false;
-    const remove = this.listen((event) => {
-      if (!filter(event)) return;
-      if (queue.length >= maxQueue) queue.shift();
-      queue.push(event);
-      wake?.();
+    let remove = (): void => undefined;
+    const queue = new AsyncQueue<ModelEvent>(() => remove(), maxQueue);
+    remove = this.listen((event) => {
+      if (filter(event)) queue.push(event);
     });
-    const finish = (): IteratorResult<ModelEvent> => {
-      done = true;
-      remove();
-      wake?.();
-      return { value: undefined, done: true };
-    };
-    return {
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-      async next(): Promise<IteratorResult<ModelEvent>> {
-        while (!done) {
-          const event = queue.shift();
-          if (event) return { value: event, done: false };
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
-        return { value: undefined, done: true };
-      },
-      async return(): Promise<IteratorResult<ModelEvent>> {
-        return finish();
-      },
-    };
+    return queue;
   }
 }

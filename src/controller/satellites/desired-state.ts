@@ -1,6 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DesiredState } from '../../common/protocol/satellite.js';
-import { NodeChange } from '../../orm/entities/node-change.js';
 import { Node } from '../../orm/entities/node.js';
 import { StoragePool } from '../../orm/entities/storage-pool.js';
 import { Volume } from '../../orm/entities/volume.js';
@@ -43,6 +42,8 @@ export async function buildDesiredState(em: EntityManager, nodeId: number): Prom
 
 /** The node's current desired-state revision: its highest change-log id (0 before the first change). */
 export async function nodeRevision(em: EntityManager, nodeId: number): Promise<number> {
-  const row = await em.createQueryBuilder(NodeChange, 'c').select('max(c.id) as revision').where({ node: nodeId }).execute<{ revision: string | null }[]>('all');
-  return Number(row[0]?.revision ?? 0);
+  const rows: { revision: string | null }[] = await em
+    .getConnection()
+    .execute('select max(id) as revision from node_change where node_id = ?', [nodeId], 'all', em.getTransactionContext());
+  return Number(rows[0]?.revision ?? 0);
 }

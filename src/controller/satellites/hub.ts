@@ -18,6 +18,7 @@ import {
 import { STORAGE_NODE_TYPES, type ConnectionStatus } from '../../common/vocabulary.js';
 import { Node } from '../../orm/entities/node.js';
 import type { EventBus } from '../events/bus.js';
+import { AsyncQueue } from '../events/queue.js';
 import { buildDesiredState } from './desired-state.js';
 import { ingestReport } from './reports.js';
 import { verifySecret } from './secrets.js';
@@ -39,8 +40,9 @@ interface Connection {
   lastPong: number;
   /** The state last sent on the desired-state subscription (deltas are computed against it). */
   lastSent: DesiredState | null;
-  /** Wakes the subscription when the node's desired state changed. */
-  notify: (() => void) | null;
+  /** Reads and sends the node's desired state when dirty; null without a subscription. */
+  pump: (() => void) | null;
+  pumping: boolean;
   dirty: boolean;
 }
 
@@ -152,30 +154,37 @@ export class SatelliteHub {
     });
   }
 
-  /** Full state first, then one delta per change (coalesced: bursts of changes produce one delta). */
-  private async *stream(c: Connection): AsyncGenerator<DesiredStateMessage> {
+  /**
+   * The desired-state stream of one connection: a full state first, then one delta per change. Bursts coalesce:
+   * while a state is being read, further changes only mark the connection dirty and one more read follows.
+   */
+  private stream(c: Connection): AsyncIterableIterator<DesiredStateMessage> {
+    const queue = new AsyncQueue<DesiredStateMessage>(() => (c.pump = null));
     c.lastSent = null;
+    c.pump = () => void this.pump(c, queue);
     c.dirty = true;
+    c.pump();
+    return queue;
+  }
+
+  private async pump(c: Connection, queue: AsyncQueue<DesiredStateMessage>): Promise<void> {
+    if (c.pumping) return; // the running pass sees c.dirty and reads again
+    c.pumping = true;
     try {
-      while (this.connections.get(c.nodeId) === c) {
-        if (!c.dirty) {
-          await new Promise<void>((resolve) => (c.notify = resolve));
-          c.notify = null;
-          continue;
-        }
+      while (c.dirty && !queue.closed && this.connections.get(c.nodeId) === c) {
         c.dirty = false;
         const next = await buildDesiredState(this.options.orm.em.fork(), c.nodeId);
-        if (!c.lastSent) {
-          c.lastSent = next;
-          yield { type: 'full', state: next };
-        } else if (next.revision !== c.lastSent.revision) {
-          const delta = diffDesiredState(c.lastSent, next);
-          c.lastSent = next;
-          yield delta;
-        }
+        if (!c.lastSent) queue.push({ type: 'full', state: next });
+        else if (next.revision !== c.lastSent.revision) queue.push(diffDesiredState(c.lastSent, next));
+        c.lastSent = next;
       }
+    } catch (err) {
+      // The database may be briefly unavailable: keep the change pending and try again shortly.
+      this.log.error({ err, node: c.nodeName }, 'could not read the desired state; retrying');
+      c.dirty = true;
+      setTimeout(() => c.pump?.(), 1000).unref();
     } finally {
-      c.notify = null;
+      c.pumping = false;
     }
   }
 
@@ -183,7 +192,7 @@ export class SatelliteHub {
     const c = this.connections.get(nodeId);
     if (!c) return; // offline nodes get everything with the full state when they return
     c.dirty = true;
-    c.notify?.();
+    c.pump?.();
   }
 
   private async authenticate(params: Partial<SatelliteConnectionParams> | undefined, socket: WebSocket, extra: SatelliteContext): Promise<boolean> {
@@ -211,7 +220,7 @@ export class SatelliteHub {
     if (this.connections.has(node.id)) {
       return refuse(SATELLITE_CLOSE.ALREADY_CONNECTED, `node '${node.name}' already has a connected satellite`);
     }
-    const connection: Connection = { nodeId: node.id, nodeName: node.name, socket, lastPong: Date.now(), lastSent: null, notify: null, dirty: true };
+    const connection: Connection = { nodeId: node.id, nodeName: node.name, socket, lastPong: Date.now(), lastSent: null, pump: null, pumping: false, dirty: true };
     socket.on('pong', () => (connection.lastPong = Date.now()));
     this.connections.set(node.id, connection);
     extra.connection = connection;
@@ -226,7 +235,7 @@ export class SatelliteHub {
     const c = extra.connection;
     if (!c || this.connections.get(c.nodeId) !== c) return;
     this.connections.delete(c.nodeId);
-    c.notify?.();
+    c.pump = null;
     this.log.info({ node: c.nodeName }, 'satellite disconnected');
     await this.setStatus([c.nodeId], 'OFFLINE', null).catch((err) => this.log.error({ err }, 'could not record OFFLINE'));
   }

@@ -1,4 +1,5 @@
 import { MODEL_ACTIONS, MODEL_KINDS, type ModelEvent } from '../../controller/events/bus.js';
+import { AsyncQueue } from '../../controller/events/queue.js';
 import { nameKey } from '../../common/names.js';
 import { Node, type INode } from '../../orm/entities/node.js';
 import { builder } from '../builder.js';
@@ -8,21 +9,30 @@ import { NodeRef } from './refs.js';
 
 /**
  * Current state first, then changes. The listener is registered before the current state is read, so a change
- * that lands in between is delivered (perhaps twice, never lost).
+ * that lands in between is delivered (perhaps twice, never lost). Built on AsyncQueue so that a client going away
+ * ends the subscription at once.
  */
-async function* nodeStatusStream(ctx: GraphContext, names: readonly string[] | null): AsyncGenerator<INode> {
+function nodeStatusStream(ctx: GraphContext, names: readonly string[] | null): AsyncIterableIterator<INode> {
   const wanted = names ? new Set(names.map(nameKey)) : null;
-  const changes = ctx.service.events.subscribe((e) => e.kind === 'NODE' && e.action !== 'DELETED' && (!wanted || wanted.has(nameKey(e.path[0] ?? ''))));
-  try {
-    const em = ctx.em.fork();
-    for (const node of await em.find(Node, wanted ? { nameKey: { $in: [...wanted] } } : {}, { orderBy: { id: 'asc' } })) yield node;
-    for await (const event of changes) {
-      const node = await ctx.em.fork().findOne(Node, { nameKey: nameKey(event.path[0]!) });
-      if (node) yield node;
-    }
-  } finally {
-    await changes.return?.();
-  }
+  let remove = (): void => undefined;
+  const queue = new AsyncQueue<INode>(() => remove());
+  // Reads are chained so that nodes come out in the order their events arrived.
+  let chain = Promise.resolve();
+  const enqueue = (read: () => Promise<INode[]>) => {
+    chain = chain.then(read).then(
+      (nodes) => nodes.forEach((n) => queue.push(n)),
+      () => undefined, // a failed read loses one update, the next event brings the node again
+    );
+  };
+  remove = ctx.service.events.listen((e) => {
+    if (e.kind !== 'NODE' || e.action === 'DELETED' || (wanted && !wanted.has(nameKey(e.path[0] ?? '')))) return;
+    enqueue(async () => {
+      const node = await ctx.em.fork().findOne(Node, { nameKey: nameKey(e.path[0]!) });
+      return node ? [node] : [];
+    });
+  });
+  enqueue(() => ctx.em.fork().find(Node, wanted ? { nameKey: { $in: [...wanted] } } : {}, { orderBy: { id: 'asc' } }));
+  return queue;
 }
 
 const ModelKindEnum = builder.enumType('ModelKind', { values: MODEL_KINDS, description: 'Kind of object a model event is about.' });

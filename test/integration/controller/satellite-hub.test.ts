@@ -1,0 +1,185 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { PROTOCOL_VERSION, SATELLITE_PATH, type ApplyReport, type DesiredStateMessage } from '../../../src/common/protocol/satellite.js';
+import { createResourceRecord, deleteResourceRecord } from '../../../src/controller/services/resource.js';
+import { startTestController, type TestController } from '../../support/controller.js';
+import { DATABASE_KINDS } from '../../support/databases.js';
+
+/**
+ * The controller's satellite endpoint driven by a bare graphql-ws client playing the satellite, so every message of
+ * the protocol is visible. Real satellite processes are exercised in test/e2e/satellites.test.ts.
+ */
+interface FakeSatellite {
+  client: Client;
+  messages: DesiredStateMessage[];
+  closed: Promise<{ code: number; reason: string }>;
+  report(report: ApplyReport): Promise<unknown>;
+  dispose(): Promise<void>;
+}
+
+describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
+  let t: TestController;
+  let secret: string;
+  const open: FakeSatellite[] = [];
+
+  function connect(nodeName: string, withSecret: string, options: { keepAlive?: boolean } = {}): FakeSatellite {
+    let resolveClosed!: (v: { code: number; reason: string }) => void;
+    const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
+    const client = createClient({
+      url: `${t.url.replace(/^http/, 'ws')}${SATELLITE_PATH}`,
+      webSocketImpl: WebSocket,
+      lazy: false,
+      retryAttempts: 0,
+      connectionParams: { nodeName, secret: withSecret, protocolVersion: PROTOCOL_VERSION, hostname: 'test-host' },
+      on: { closed: (e) => resolveClosed({ code: (e as CloseEvent).code, reason: (e as CloseEvent).reason }) },
+      ...(options.keepAlive === false ? {} : {}),
+    });
+    const messages: DesiredStateMessage[] = [];
+    client.subscribe<{ desiredState: DesiredStateMessage }>(
+      { query: 'subscription { desiredState }' },
+      { next: (m) => messages.push(m.data!.desiredState), error: () => undefined, complete: () => undefined },
+    );
+    const sat: FakeSatellite = {
+      client,
+      messages,
+      closed,
+      report: (report) =>
+        new Promise((resolve, reject) =>
+          client.subscribe({ query: 'mutation($r: JSON!) { report(report: $r) }', variables: { r: report } }, { next: resolve, error: reject, complete: () => undefined }),
+        ),
+      dispose: () => client.dispose() as Promise<void>,
+    };
+    open.push(sat);
+    return sat;
+  }
+
+  async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  const status = async (name: string) => (await t.ok(`{ node(name: "${name}") { connectionStatus lastError appliedRevision desiredRevision satelliteHostname } }`)).node;
+
+  beforeAll(async () => {
+    t = await startTestController(kind, { satelliteKeepaliveMs: 200, satelliteDeadAfterMs: 800 });
+    const created = await t.ok(`mutation { createNode(input: { name: "sat1", netInterfaces: [{ address: "10.0.0.1" }] }) { satelliteSecret } }`);
+    secret = created.createNode.satelliteSecret;
+    await t.ok(`mutation { createNode(input: { name: "aux", type: AUXILIARY }) { satelliteSecret } }`);
+  });
+  afterAll(async () => {
+    for (const s of open) await s.dispose().catch(() => undefined);
+    await t?.stop();
+  });
+
+  it('issues a secret for storage nodes only', async () => {
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const aux = await t.ok(`mutation { createNode(input: { name: "aux2", type: AUXILIARY }) { satelliteSecret } }`);
+    expect(aux.createNode.satelliteSecret).toBeNull();
+  });
+
+  it('refuses unknown nodes, nodes without a satellite, wrong secrets and other protocol versions, with a reason', async () => {
+    expect(await connect('nobody', secret).closed).toMatchObject({ code: 4404, reason: expect.stringContaining('not registered') });
+    expect(await connect('aux', secret).closed).toMatchObject({ code: 4400 });
+    expect(await connect('sat1', 'wrong').closed).toMatchObject({ code: 4401, reason: expect.stringContaining('wrong secret') });
+    expect(await status('sat1')).toMatchObject({ connectionStatus: 'AUTHENTICATION_ERROR', lastError: expect.stringContaining('wrong secret') });
+  });
+
+  it('accepts the right secret: CONNECTED, a full state, ONLINE after the first report', async () => {
+    const sat = connect('SAT1', secret);
+    await until('full state', () => sat.messages[0]);
+    const full = sat.messages[0]!;
+    expect(full).toEqual({ type: 'full', state: { node: 'sat1', revision: expect.any(Number), pools: [{ name: 'DfltDisklessStorPool', providerKind: 'DISKLESS', props: {} }], volumes: [] } });
+    expect(await status('sat1')).toMatchObject({ connectionStatus: 'CONNECTED', lastError: null, satelliteHostname: 'test-host' });
+    const revision = full.type === 'full' ? full.state.revision : -1;
+    expect((await status('sat1')).desiredRevision).toBe(revision);
+    await sat.report({ revision, converged: true, pools: [{ name: 'DfltDisklessStorPool', error: null, totalKib: '0', freeKib: '0' }], volumes: [] });
+    expect(await status('sat1')).toMatchObject({ connectionStatus: 'ONLINE', appliedRevision: revision });
+  });
+
+  it('refuses a second connection for a node that is connected', async () => {
+    expect(await connect('sat1', secret).closed).toMatchObject({ code: 4409 });
+    expect((await status('sat1')).connectionStatus).toBe('ONLINE');
+  });
+
+  it('streams deltas as the desired state changes, and ingests capacity, volume results and errors', async () => {
+    const sat = open.find((s) => s.messages.length > 0)!;
+    await t.ok(`mutation { createStoragePool(input: { node: "sat1", name: "thin", providerKind: FILE_THIN, props: [{ key: "StorDriver/FileDir", value: "/srv/thin" }] }) { name } }`);
+    const poolDelta = await until('pool delta', () => sat.messages.find((m) => m.type === 'delta' && m.upsertPools.length > 0));
+    expect(poolDelta).toMatchObject({ type: 'delta', upsertPools: [{ name: 'thin', providerKind: 'FILE_THIN', props: { 'StorDriver/FileDir': '/srv/thin' } }], deletePools: [], upsertVolumes: [], deleteVolumes: [] });
+
+    await t.ok(`mutation { createResourceDefinition(input: { name: "vol1", volumeDefinitions: [{ sizeKib: "64MiB" }, { sizeKib: "1GiB" }] }) { name } }`);
+    await createResourceRecord(t.service(), { resourceDefinition: 'vol1', node: 'sat1', storagePool: 'thin' });
+    const volumeDelta = await until('volume delta', () => sat.messages.find((m) => m.type === 'delta' && m.upsertVolumes.length > 0));
+    expect(volumeDelta.type === 'delta' && volumeDelta.upsertVolumes).toEqual([
+      { resource: 'vol1', volumeNumber: 0, pool: 'thin', sizeKib: '65536' },
+      { resource: 'vol1', volumeNumber: 1, pool: 'thin', sizeKib: '1048576' },
+    ]);
+    const revision = volumeDelta.type === 'delta' ? volumeDelta.revision : -1;
+    await sat.report({
+      revision,
+      converged: false,
+      pools: [{ name: 'thin', error: null, totalKib: '10737418240', freeKib: '10000000000' }],
+      volumes: [
+        { resource: 'vol1', volumeNumber: 0, state: 'CREATED', error: null, devicePath: '/dev/loop7', usableKib: '65536', allocatedKib: '0' },
+        { resource: 'vol1', volumeNumber: 1, state: 'FAILED', error: 'fallocate: No space left on device' },
+      ],
+    });
+    const view = await t.ok(`{ node(name: "sat1") { connectionStatus lastError appliedRevision totalCapacityKib freeCapacityKib storagePools { name totalCapacityKib lastError } resources { volumes { volumeNumber state devicePath lastError usableSizeKib } } } }`);
+    expect(view.node).toMatchObject({
+      connectionStatus: 'ONLINE',
+      lastError: expect.stringContaining('No space left on device'),
+      totalCapacityKib: '10737418240',
+      freeCapacityKib: '10000000000',
+      resources: [{ volumes: [
+        { volumeNumber: 0, state: 'CREATED', devicePath: '/dev/loop7', lastError: null, usableSizeKib: '65536' },
+        { volumeNumber: 1, state: 'FAILED', devicePath: null, lastError: 'fallocate: No space left on device', usableSizeKib: null },
+      ] }],
+    });
+    expect(view.node.appliedRevision).toBeLessThan(revision); // not converged: not acknowledged
+
+    // Deleting the resource takes it out of the desired state; the record goes only after the satellite converged.
+    await deleteResourceRecord(t.service(), { resourceDefinition: 'vol1', node: 'sat1' });
+    const deletion = await until('deletion delta', () => sat.messages.find((m) => m.type === 'delta' && m.deleteVolumes.length > 0));
+    expect(deletion.type === 'delta' && deletion.deleteVolumes).toEqual([{ resource: 'vol1', volumeNumber: 0 }, { resource: 'vol1', volumeNumber: 1 }]);
+    expect((await t.ok(`{ resource(resourceDefinition: "vol1", node: "sat1") { flags volumes { state } } }`)).resource).toEqual({ flags: ['DELETE'], volumes: [{ state: 'DELETING' }, { state: 'DELETING' }] });
+    const deletionRevision = deletion.type === 'delta' ? deletion.revision : -1;
+    await sat.report({ revision: deletionRevision, converged: true, pools: [], volumes: [{ resource: 'vol1', volumeNumber: 0, state: 'DELETED', error: null }] });
+    expect((await t.ok(`{ resource(resourceDefinition: "vol1", node: "sat1") { flags } }`)).resource).toBeNull();
+    expect(await status('sat1')).toMatchObject({ appliedRevision: deletionRevision, desiredRevision: deletionRevision, lastError: null });
+  });
+
+  it('disconnects a satellite whose secret was rotated, and accepts the new secret', async () => {
+    const sat = open.find((s) => s.messages.length > 0)!;
+    const rotated = await t.ok(`mutation { rotateNodeSecret(name: "sat1") { satelliteSecret } }`);
+    expect(await sat.closed).toMatchObject({ code: 4401, reason: expect.stringContaining('rotated') });
+    await until('OFFLINE', async () => ((await status('sat1')).connectionStatus === 'OFFLINE' ? true : undefined));
+    expect(await connect('sat1', secret).closed).toMatchObject({ code: 4401 });
+    const fresh = connect('sat1', rotated.rotateNodeSecret.satelliteSecret);
+    await until('full state after rotation', () => fresh.messages[0]);
+  });
+
+  it('shows a satellite that stops answering OFFLINE within the keepalive window', async () => {
+    const sat = open[open.length - 1]!;
+    await until('CONNECTED', async () => ((await status('sat1')).connectionStatus === 'CONNECTED' ? true : undefined));
+    // Freeze the satellite's socket: it stops answering pings but never closes (like a killed or cut-off host).
+    const started = Date.now();
+    const raw = (sat.client as unknown as { terminate?: () => void });
+    expect(typeof raw.terminate).toBe('function');
+    pauseSocketsOf(t);
+    await until('OFFLINE', async () => ((await status('sat1')).connectionStatus === 'OFFLINE' ? true : undefined), 5000);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+/** Makes the controller's satellite sockets deaf to pongs, as if the peers vanished without closing. */
+function pauseSocketsOf(t: TestController): void {
+  for (const ws of t.controller.satellites.wss.clients) {
+    ws.removeAllListeners('pong');
+  }
+}
