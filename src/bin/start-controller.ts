@@ -3,6 +3,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import pino, { type Logger } from 'pino';
 import { EventBus } from '../controller/events/bus.js';
 import { SatelliteHub } from '../controller/satellites/hub.js';
+import { startLocalSatellite } from './local-satellite.js';
 import { Node } from '../orm/entities/node.js';
 import { ensureDisklessPools } from '../controller/services/node.js';
 import { startApiServer, type ApiServer } from '../graph/server.js';
@@ -27,6 +28,8 @@ export interface ControllerConfig {
   /** Satellite keepalive: ping interval and silence after which a satellite counts as gone (defaults 2 s / 6 s). */
   satelliteKeepaliveMs?: number;
   satelliteDeadAfterMs?: number;
+  /** Also run a satellite for this host in-process, with a FILE_THIN pool in the data directory (npm start). */
+  localSatellite?: boolean;
   /** Called with every SQL statement (tests count queries with it). */
   onQuery?: (sql: string) => void;
 }
@@ -75,6 +78,12 @@ export async function startController(config: ControllerConfig): Promise<Running
       allowedHosts: config.allowedHosts ?? [],
       satellites,
     });
+    const local = config.localSatellite
+      ? await startLocalSatellite(
+          { em: orm.em.fork(), events, principal: { name: 'controller', role: 'admin' }, log },
+          { dataDir: config.dataDir, controllerUrl: api.url.replace(/^http/, 'ws'), log },
+        )
+      : null;
     let stopping: Promise<void> | undefined;
     const running: RunningController = {
       api,
@@ -85,6 +94,7 @@ export async function startController(config: ControllerConfig): Promise<Running
       satellites,
       stop: () =>
         (stopping ??= (async () => {
+          await local?.stop();
           await satellites.stop();
           await api.stop();
           await orm!.close();

@@ -38,12 +38,16 @@ interface Connection {
   nodeName: string;
   socket: WebSocket;
   lastPong: number;
-  /** The state last sent on the desired-state subscription (deltas are computed against it). */
+  /** The current desired-state subscription, if any. */
+  stream: Stream | null;
+}
+
+interface Stream {
+  queue: AsyncQueue<DesiredStateMessage>;
+  /** The state last sent (deltas are computed against it); null until the full state went out. */
   lastSent: DesiredState | null;
-  /** Reads and sends the node's desired state when dirty; null without a subscription. */
-  pump: (() => void) | null;
-  pumping: boolean;
   dirty: boolean;
+  pumping: boolean;
 }
 
 interface SatelliteContext {
@@ -155,44 +159,45 @@ export class SatelliteHub {
   }
 
   /**
-   * The desired-state stream of one connection: a full state first, then one delta per change. Bursts coalesce:
-   * while a state is being read, further changes only mark the connection dirty and one more read follows.
+   * The desired-state stream of one subscription: a full state first, then one delta per change. Bursts coalesce:
+   * while a state is being read, further changes only mark the stream dirty and one more read follows. Each
+   * subscription has its own stream, so a satellite that resubscribes (for a fresh full state) never shares a
+   * half-finished read with its previous subscription.
    */
   private stream(c: Connection): AsyncIterableIterator<DesiredStateMessage> {
-    const queue = new AsyncQueue<DesiredStateMessage>(() => (c.pump = null));
-    c.lastSent = null;
-    c.pump = () => void this.pump(c, queue);
-    c.dirty = true;
-    c.pump();
-    return queue;
+    const stream: Stream = { queue: new AsyncQueue<DesiredStateMessage>(() => c.stream === stream && (c.stream = null)), lastSent: null, dirty: true, pumping: false };
+    c.stream = stream;
+    void this.pump(c, stream);
+    return stream.queue;
   }
 
-  private async pump(c: Connection, queue: AsyncQueue<DesiredStateMessage>): Promise<void> {
-    if (c.pumping) return; // the running pass sees c.dirty and reads again
-    c.pumping = true;
+  private async pump(c: Connection, s: Stream): Promise<void> {
+    if (s.pumping) return; // the running read sees s.dirty and reads again
+    s.pumping = true;
     try {
-      while (c.dirty && !queue.closed && this.connections.get(c.nodeId) === c) {
-        c.dirty = false;
+      while (s.dirty && !s.queue.closed && this.connections.get(c.nodeId) === c) {
+        s.dirty = false;
         const next = await buildDesiredState(this.options.orm.em.fork(), c.nodeId);
-        if (!c.lastSent) queue.push({ type: 'full', state: next });
-        else if (next.revision !== c.lastSent.revision) queue.push(diffDesiredState(c.lastSent, next));
-        c.lastSent = next;
+        if (!s.lastSent) s.queue.push({ type: 'full', state: next });
+        else if (next.revision !== s.lastSent.revision) s.queue.push(diffDesiredState(s.lastSent, next));
+        s.lastSent = next;
       }
     } catch (err) {
       // The database may be briefly unavailable: keep the change pending and try again shortly.
       this.log.error({ err, node: c.nodeName }, 'could not read the desired state; retrying');
-      c.dirty = true;
-      setTimeout(() => c.pump?.(), 1000).unref();
+      s.dirty = true;
+      setTimeout(() => void this.pump(c, s), 1000).unref();
     } finally {
-      c.pumping = false;
+      s.pumping = false;
     }
   }
 
   private markDirty(nodeId: number): void {
     const c = this.connections.get(nodeId);
-    if (!c) return; // offline nodes get everything with the full state when they return
-    c.dirty = true;
-    c.pump?.();
+    const s = c?.stream;
+    if (!c || !s) return; // offline nodes get everything with the full state when they return
+    s.dirty = true;
+    void this.pump(c, s);
   }
 
   private async authenticate(params: Partial<SatelliteConnectionParams> | undefined, socket: WebSocket, extra: SatelliteContext): Promise<boolean> {
@@ -220,7 +225,7 @@ export class SatelliteHub {
     if (this.connections.has(node.id)) {
       return refuse(SATELLITE_CLOSE.ALREADY_CONNECTED, `node '${node.name}' already has a connected satellite`);
     }
-    const connection: Connection = { nodeId: node.id, nodeName: node.name, socket, lastPong: Date.now(), lastSent: null, pump: null, pumping: false, dirty: true };
+    const connection: Connection = { nodeId: node.id, nodeName: node.name, socket, lastPong: Date.now(), stream: null };
     socket.on('pong', () => (connection.lastPong = Date.now()));
     this.connections.set(node.id, connection);
     extra.connection = connection;
@@ -235,7 +240,7 @@ export class SatelliteHub {
     const c = extra.connection;
     if (!c || this.connections.get(c.nodeId) !== c) return;
     this.connections.delete(c.nodeId);
-    c.pump = null;
+    c.stream?.queue.end();
     this.log.info({ node: c.nodeName }, 'satellite disconnected');
     await this.setStatus([c.nodeId], 'OFFLINE', null).catch((err) => this.log.error({ err }, 'could not record OFFLINE'));
   }

@@ -1,0 +1,87 @@
+import type { DesiredPool, DesiredState, DesiredStateMessage, DesiredVolume } from '../../common/protocol/satellite.js';
+import type { ProviderKind } from '../../common/vocabulary.js';
+
+/**
+ * Checks that a value received on the desired-state subscription (a JSON scalar, so anything) is a
+ * {@link DesiredStateMessage}, before the satellite acts on it: a malformed message must become a readable `fatal`
+ * report, not a TypeError in the middle of a pass. Unknown extra fields are ignored (a newer controller may add some).
+ * @throws Error naming the first offending field, e.g. `state.volumes[2].sizeKib: expected a string`.
+ */
+export function parseDesiredStateMessage(value: unknown): DesiredStateMessage {
+  const m = object(value, 'message');
+  if (m.type === 'full') return { type: 'full', state: desiredState(m.state, 'state') };
+  if (m.type === 'delta') {
+    return {
+      type: 'delta',
+      node: string(m.node, 'node'),
+      baseRevision: integer(m.baseRevision, 'baseRevision'),
+      revision: integer(m.revision, 'revision'),
+      upsertPools: array(m.upsertPools, 'upsertPools').map((p, i) => pool(p, `upsertPools[${i}]`)),
+      deletePools: array(m.deletePools, 'deletePools').map((p, i) => string(p, `deletePools[${i}]`)),
+      upsertVolumes: array(m.upsertVolumes, 'upsertVolumes').map((v, i) => volume(v, `upsertVolumes[${i}]`)),
+      deleteVolumes: array(m.deleteVolumes, 'deleteVolumes').map((v, i) => {
+        const o = object(v, `deleteVolumes[${i}]`);
+        return { resource: string(o.resource, `deleteVolumes[${i}].resource`), volumeNumber: integer(o.volumeNumber, `deleteVolumes[${i}].volumeNumber`) };
+      }),
+    };
+  }
+  throw new Error(`type: expected 'full' or 'delta', got ${JSON.stringify(m.type) ?? 'nothing'}`);
+}
+
+function desiredState(value: unknown, path: string): DesiredState {
+  const s = object(value, path);
+  return {
+    node: string(s.node, `${path}.node`),
+    revision: integer(s.revision, `${path}.revision`),
+    pools: array(s.pools, `${path}.pools`).map((p, i) => pool(p, `${path}.pools[${i}]`)),
+    volumes: array(s.volumes, `${path}.volumes`).map((v, i) => volume(v, `${path}.volumes[${i}]`)),
+  };
+}
+
+function pool(value: unknown, path: string): DesiredPool {
+  const p = object(value, path);
+  return {
+    name: string(p.name, `${path}.name`),
+    // Not checked against the kinds this satellite knows: an unknown kind (from a newer controller) makes only that
+    // pool unusable in the pass, instead of refusing the whole state.
+    providerKind: string(p.providerKind, `${path}.providerKind`) as ProviderKind,
+    props: props(p.props, `${path}.props`),
+  };
+}
+
+function volume(value: unknown, path: string): DesiredVolume {
+  const v = object(value, path);
+  return {
+    resource: string(v.resource, `${path}.resource`),
+    volumeNumber: integer(v.volumeNumber, `${path}.volumeNumber`),
+    pool: string(v.pool, `${path}.pool`),
+    sizeKib: string(v.sizeKib, `${path}.sizeKib`),
+  };
+}
+
+function props(value: unknown, path: string): Record<string, string> {
+  const o = object(value, path);
+  const result: Record<string, string> = {};
+  for (const [key, v] of Object.entries(o)) result[key] = string(v, `${path}[${JSON.stringify(key)}]`);
+  return result;
+}
+
+function object(value: unknown, path: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path}: expected an object`);
+  return value as Record<string, unknown>;
+}
+
+function array(value: unknown, path: string): unknown[] {
+  if (!Array.isArray(value)) throw new Error(`${path}: expected an array`);
+  return value;
+}
+
+function string(value: unknown, path: string): string {
+  if (typeof value !== 'string') throw new Error(`${path}: expected a string`);
+  return value;
+}
+
+function integer(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new Error(`${path}: expected a non-negative integer`);
+  return value;
+}

@@ -1,0 +1,120 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  applyDesiredStateDelta,
+  diffDesiredState,
+  volumeKey,
+  type DesiredPool,
+  type DesiredState,
+  type DesiredVolume,
+} from '../../../../src/common/protocol/satellite.js';
+
+const pool = (name: string, providerKind: DesiredPool['providerKind'] = 'FILE_THIN', props: Record<string, string> = {}): DesiredPool => ({
+  name,
+  providerKind,
+  props,
+});
+const vol = (resource: string, volumeNumber: number, poolName: string, sizeKib: string): DesiredVolume => ({
+  resource,
+  volumeNumber,
+  pool: poolName,
+  sizeKib,
+});
+
+/** States as applyDesiredStateDelta produces them: pools by name, volumes by `resource/volumeNumber`. */
+function normalized(state: DesiredState): DesiredState {
+  return {
+    ...state,
+    pools: [...state.pools].sort((a, b) => a.name.localeCompare(b.name)),
+    volumes: [...state.volumes].sort((a, b) => volumeKey(a).localeCompare(volumeKey(b))),
+  };
+}
+
+const base: DesiredState = {
+  node: 'n1',
+  revision: 10,
+  pools: [pool('thin', 'FILE_THIN', { 'StorDriver/FileDir': '/srv/thin' }), pool('DfltDisklessStorPool', 'DISKLESS'), pool('lvm', 'LVM', { 'StorDriver/LvmVg': 'vg0' })],
+  volumes: [vol('r1', 0, 'thin', '1024'), vol('r1', 1, 'thin', '2048'), vol('r2', 0, 'lvm', '4096')],
+};
+
+describe('diffDesiredState / applyDesiredStateDelta', () => {
+  const cases: [string, DesiredState][] = [
+    ['nothing changed but the revision', { ...base, revision: 11 }],
+    ['a pool and a volume added', { ...base, revision: 12, pools: [...base.pools, pool('zfs', 'ZFS', { 'StorDriver/ZPool': 'tank' })], volumes: [...base.volumes, vol('r3', 0, 'zfs', '100')] }],
+    ['a pool and its volume removed', { ...base, revision: 13, pools: base.pools.filter((p) => p.name !== 'lvm'), volumes: base.volumes.filter((v) => v.pool !== 'lvm') }],
+    ['a volume grown', { ...base, revision: 14, volumes: base.volumes.map((v) => (v.resource === 'r1' && v.volumeNumber === 1 ? { ...v, sizeKib: '8192' } : v)) }],
+    ['a volume moved to another pool', { ...base, revision: 15, volumes: base.volumes.map((v) => (v.resource === 'r2' ? { ...v, pool: 'thin' } : v)) }],
+    ['pool props changed', { ...base, revision: 16, pools: base.pools.map((p) => (p.name === 'thin' ? { ...p, props: { 'StorDriver/FileDir': '/srv/other' } } : p)) }],
+    ['pool kind changed', { ...base, revision: 17, pools: base.pools.map((p) => (p.name === 'lvm' ? { ...p, providerKind: 'LVM_THIN' as const, props: { ...p.props, 'StorDriver/ThinPool': 'tp' } } : p)) }],
+    ['everything removed', { ...base, revision: 18, pools: [], volumes: [] }],
+  ];
+
+  it.each(cases)('round-trips: %s', (_name, next) => {
+    const delta = diffDesiredState(base, next);
+    expect(delta.type).toBe('delta');
+    expect(delta.node).toBe('n1');
+    expect(delta.baseRevision).toBe(10);
+    expect(delta.revision).toBe(next.revision);
+    expect(applyDesiredStateDelta(base, delta)).toEqual(normalized(next));
+  });
+
+  it('round-trips from an empty state and back to it', () => {
+    const empty: DesiredState = { node: 'n1', revision: 0, pools: [], volumes: [] };
+    const up = diffDesiredState(empty, base);
+    expect(applyDesiredStateDelta(empty, up)).toEqual(normalized(base));
+    const down = diffDesiredState(base, { ...empty, revision: 20 });
+    expect(applyDesiredStateDelta(base, down)).toEqual({ ...empty, revision: 20 });
+  });
+
+  it('sends only what changed', () => {
+    const next: DesiredState = {
+      ...base,
+      revision: 11,
+      pools: [...base.pools.filter((p) => p.name !== 'lvm'), pool('zfs', 'ZFS', { 'StorDriver/ZPool': 'tank' })],
+      volumes: [vol('r1', 0, 'thin', '1024'), vol('r1', 1, 'thin', '3000'), vol('r3', 0, 'zfs', '10')],
+    };
+    expect(diffDesiredState(base, next)).toEqual({
+      type: 'delta',
+      node: 'n1',
+      baseRevision: 10,
+      revision: 11,
+      upsertPools: [pool('zfs', 'ZFS', { 'StorDriver/ZPool': 'tank' })],
+      deletePools: ['lvm'],
+      upsertVolumes: [vol('r1', 1, 'thin', '3000'), vol('r3', 0, 'zfs', '10')],
+      deleteVolumes: [{ resource: 'r2', volumeNumber: 0 }],
+    });
+  });
+
+  it('does not see a change in props that only differ in key order', () => {
+    const a: DesiredState = { node: 'n1', revision: 1, pools: [pool('p', 'LVM_THIN', { 'StorDriver/LvmVg': 'vg', 'StorDriver/ThinPool': 'tp' })], volumes: [] };
+    const b: DesiredState = { node: 'n1', revision: 2, pools: [pool('p', 'LVM_THIN', { 'StorDriver/ThinPool': 'tp', 'StorDriver/LvmVg': 'vg' })], volumes: [] };
+    expect(diffDesiredState(a, b).upsertPools).toEqual([]);
+  });
+
+  it('applies a chain of deltas to the same result as the last full state', () => {
+    const states: DesiredState[] = [base, ...cases.map(([, s]) => s)];
+    let current = base;
+    for (let i = 1; i < states.length; i++) {
+      current = applyDesiredStateDelta(current, diffDesiredState(states[i - 1]!, states[i]!));
+      expect(current).toEqual(normalized(states[i]!));
+    }
+  });
+
+  it('refuses a delta whose base revision is not the state\'s revision, without changing the state', () => {
+    const next = { ...base, revision: 12, volumes: [] };
+    const delta = diffDesiredState({ ...base, revision: 11 }, next);
+    const before = structuredClone(base);
+    expect(() => applyDesiredStateDelta(base, delta)).toThrow('delta for revision 11 cannot apply to state at revision 10');
+    expect(base).toEqual(before);
+  });
+
+  it('does not modify its inputs', () => {
+    const next = cases[1]![1];
+    const [prevCopy, nextCopy] = [structuredClone(base), structuredClone(next)];
+    const delta = diffDesiredState(base, next);
+    const deltaCopy = structuredClone(delta);
+    applyDesiredStateDelta(base, delta);
+    expect(base).toEqual(prevCopy);
+    expect(next).toEqual(nextCopy);
+    expect(delta).toEqual(deltaCopy);
+  });
+});
