@@ -1,0 +1,223 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execa } from 'execa';
+import pino from 'pino';
+import { GRAPHIQL_DIR } from '../../scripts/build-graphiql.js';
+import { startController, type RunningController } from '../../src/bin/start-controller.js';
+import { createResourceRecord, deleteResourceRecord } from '../../src/controller/services/resource.js';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+
+/**
+ * A controller and three real satellite processes on this machine, with FILE/FILE_THIN pools on real files and
+ * loop devices: registration, convergence, growth, deletion (also while a satellite is down), kill -9 during an
+ * apply, a controller restart and a wrong secret.
+ */
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const MiB = 1024 * 1024;
+
+interface Satellite {
+  name: string;
+  secret: string;
+  proc?: ChildProcess;
+  output: string;
+}
+
+describe('controller with real satellite processes', () => {
+  let db: TestDatabase;
+  let controller: RunningController;
+  let port = 0;
+  let dir: string;
+  const sats = new Map<string, Satellite>();
+  const strays: ChildProcess[] = [];
+
+  const url = () => `${controller.api.url}/graphql`;
+  async function gql(query: string, variables?: Record<string, unknown>): Promise<any> {
+    const res = await fetch(url(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+    const body: any = await res.json();
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  }
+  const service = () => ({ em: controller.orm.em.fork(), events: controller.events, principal: { name: 'test', role: 'admin' as const }, log: controller.log });
+
+  async function startCtl(): Promise<void> {
+    controller = await startController({
+      host: '127.0.0.1',
+      port,
+      dataDir: dir,
+      databaseUrl: db.url,
+      logLevel: 'silent',
+      graphiqlDir: GRAPHIQL_DIR,
+      log: pino({ level: process.env.BLOCKPLANE_TEST_LOG_LEVEL ?? 'silent' }),
+    });
+    port = Number(new URL(controller.api.url).port);
+  }
+
+  function startSatellite(sat: Satellite, secret = sat.secret): ChildProcess {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/bin/satellite.ts', '--controller', `ws://127.0.0.1:${port}`, '--node', sat.name, '--capacity-interval', '2'], {
+      cwd: ROOT,
+      env: { ...process.env, NODE_OPTIONS: '', BLOCKPLANE_SATELLITE_SECRET: secret, BLOCKPLANE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout!.on('data', (d) => (sat.output += d));
+    proc.stderr!.on('data', (d) => (sat.output += d));
+    return proc;
+  }
+
+  async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; satellite output:\n${[...sats.values()].map((s) => `${s.name}: ${s.output.slice(-2000)}`).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const nodeStatus = async (name: string) => (await gql(`{ node(name: "${name}") { connectionStatus lastError appliedRevision desiredRevision } }`)).node;
+  const waitStatus = (name: string, status: string, ms?: number) => until(`${name} ${status}`, async () => (await nodeStatus(name)).connectionStatus === status, ms);
+  const volumes = async (rd: string, node: string) => (await gql(`{ resource(resourceDefinition: "${rd}", node: "${node}") { volumes { volumeNumber state devicePath lastError usableSizeKib } } }`)).resource?.volumes;
+  const imagesIn = async (node: string, pool = 'thin') => (await readdir(path.join(dir, node, pool))).filter((f) => f.endsWith('.img')).sort();
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'bp-e2e-sat-'));
+    await chmod(dir, 0o755);
+    db = await createTestDatabase('embedded');
+    await startCtl();
+    for (const name of ['s1', 's2', 's3']) {
+      const created = await gql(`mutation($n: String!) { createNode(input: { name: $n, netInterfaces: [{ address: "127.0.0.1" }] }) { satelliteSecret } }`, { n: name });
+      const sat: Satellite = { name, secret: created.createNode.satelliteSecret, output: '' };
+      sats.set(name, sat);
+      for (const [pool, kind] of [['thin', 'FILE_THIN'], ['thick', 'FILE']] as const) {
+        await mkdir(path.join(dir, name, pool), { recursive: true });
+        await gql(`mutation($i: CreateStoragePoolInput!) { createStoragePool(input: $i) { name } }`, {
+          i: { node: name, name: pool, providerKind: kind, props: [{ key: 'StorDriver/FileDir', value: path.join(dir, name, pool) }] },
+        });
+      }
+    }
+  });
+
+  afterAll(async () => {
+    for (const p of [...[...sats.values()].map((s) => s.proc), ...strays]) if (p && p.exitCode === null) p.kill('SIGKILL');
+    await controller?.stop().catch(() => undefined);
+    // Detach every loop device still backed by a file of this test, then remove the files.
+    const { stdout } = await execa('losetup', ['--json', '--list']).catch(() => ({ stdout: '{"loopdevices":[]}' }));
+    for (const dev of (JSON.parse(stdout || '{"loopdevices":[]}').loopdevices ?? []) as { name: string; 'back-file'?: string }[]) {
+      if (dev['back-file']?.startsWith(dir)) await execa('losetup', ['-d', dev.name]).catch(() => undefined);
+    }
+    await rm(dir, { recursive: true, force: true });
+    await db?.drop();
+  });
+
+  it('brings three satellites ONLINE with their capacity reported', async () => {
+    for (const sat of sats.values()) sat.proc = startSatellite(sat);
+    for (const name of sats.keys()) await waitStatus(name, 'ONLINE');
+    const pools = await until('capacity of every pool', async () => {
+      const data = await gql(`{ storagePools(filter: { names: ["thin", "thick"] }) { edges { node { name node { name } totalCapacityKib freeCapacityKib lastError } } } }`);
+      const all = data.storagePools.edges.map((e: any) => e.node);
+      return all.every((p: any) => p.totalCapacityKib !== null) ? all : undefined;
+    });
+    expect(pools).toHaveLength(6);
+    for (const p of pools) {
+      expect(BigInt(p.totalCapacityKib)).toBeGreaterThan(0n);
+      expect(BigInt(p.freeCapacityKib)).toBeLessThanOrEqual(BigInt(p.totalCapacityKib));
+      expect(p.lastError).toBeNull();
+    }
+    expect(sats.get('s1')!.output).toContain('satellite s1 connected');
+  });
+
+  it('creates backing files and loop devices on the chosen nodes, grows them and deletes them', async () => {
+    await gql(`mutation { createResourceDefinition(input: { name: "data", volumeDefinitions: [{ sizeKib: "32MiB" }, { sizeKib: "16MiB" }] }) { name } }`);
+    await createResourceRecord(service(), { resourceDefinition: 'data', node: 's1', storagePool: 'thin' });
+    await createResourceRecord(service(), { resourceDefinition: 'data', node: 's2', storagePool: 'thick' });
+    for (const node of ['s1', 's2']) {
+      const vols = await until(`volumes on ${node}`, async () => {
+        const v = await volumes('data', node);
+        return v?.every((x: any) => x.state === 'CREATED') ? v : undefined;
+      });
+      expect(vols.map((v: any) => [v.volumeNumber, v.usableSizeKib])).toEqual([[0, String(32 * 1024)], [1, String(16 * 1024)]]);
+      for (const v of vols) expect(existsSync(v.devicePath)).toBe(true);
+    }
+    expect(await imagesIn('s1')).toEqual(['data_00000.img', 'data_00001.img']);
+    expect(await imagesIn('s2', 'thick')).toEqual(['data_00000.img', 'data_00001.img']);
+    expect(await imagesIn('s3')).toEqual([]);
+    expect(statSync(path.join(dir, 's2', 'thick', 'data_00000.img')).blocks * 512).toBeGreaterThanOrEqual(32 * MiB); // thick: allocated
+
+    await gql(`mutation { modifyVolumeDefinition(input: { resourceDefinition: "data", volumeNumber: 0, sizeKib: "48MiB" }) { sizeKib } }`);
+    for (const [node, pool] of [['s1', 'thin'], ['s2', 'thick']]) {
+      await until(`grown volume on ${node}`, async () => (await volumes('data', node!))?.[0]?.usableSizeKib === String(48 * 1024));
+      expect(statSync(path.join(dir, node!, pool!, 'data_00000.img')).size).toBe(48 * MiB);
+    }
+
+    await deleteResourceRecord(service(), { resourceDefinition: 'data', node: 's2' });
+    await until('resource gone on s2', async () => (await volumes('data', 's2')) === undefined);
+    expect(await imagesIn('s2', 'thick')).toEqual([]);
+    expect(await imagesIn('s1')).toEqual(['data_00000.img', 'data_00001.img']);
+  });
+
+  it('shows a killed satellite OFFLINE within 10 s, and cleans up what was deleted while it was down', async () => {
+    await createResourceRecord(service(), { resourceDefinition: 'data', node: 's3', storagePool: 'thin' });
+    await until('volumes on s3', async () => (await volumes('data', 's3'))?.every((x: any) => x.state === 'CREATED'));
+    const s3 = sats.get('s3')!;
+    const killedAt = Date.now();
+    s3.proc!.kill('SIGKILL');
+    await waitStatus('s3', 'OFFLINE', 10_000);
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
+    // The healthy nodes keep working meanwhile.
+    await gql(`mutation { modifyVolumeDefinition(input: { resourceDefinition: "data", volumeNumber: 1, sizeKib: "24MiB" }) { sizeKib } }`);
+    await until('s1 grew while s3 is down', async () => (await volumes('data', 's1'))?.[1]?.usableSizeKib === String(24 * 1024));
+
+    await deleteResourceRecord(service(), { resourceDefinition: 'data', node: 's3' });
+    expect(await imagesIn('s3')).toEqual(['data_00000.img', 'data_00001.img']); // nobody there to delete them
+    s3.proc = startSatellite(s3);
+    await waitStatus('s3', 'ONLINE');
+    await until('deleted while offline is cleaned up', async () => (await volumes('data', 's3')) === undefined && (await imagesIn('s3')).length === 0);
+  });
+
+  it('converges after kill -9 in the middle of an apply, without orphans or duplicates', async () => {
+    const s1 = sats.get('s1')!;
+    await gql(`mutation { createResourceDefinition(input: { name: "burst", volumeDefinitions: [{ sizeKib: "8MiB" }, { sizeKib: "8MiB" }, { sizeKib: "8MiB" }, { sizeKib: "8MiB" }] }) { name } }`);
+    await createResourceRecord(service(), { resourceDefinition: 'burst', node: 's1', storagePool: 'thick' });
+    await until('apply under way', async () => (await imagesIn('s1', 'thick')).length > 0, 10_000);
+    s1.proc!.kill('SIGKILL');
+    s1.proc = startSatellite(s1);
+    await waitStatus('s1', 'ONLINE');
+    await until('burst converged', async () => (await volumes('burst', 's1'))?.every((x: any) => x.state === 'CREATED'));
+    expect(await imagesIn('s1', 'thick')).toEqual(['burst_00000.img', 'burst_00001.img', 'burst_00002.img', 'burst_00003.img']);
+    const { stdout } = await execa('losetup', ['--json', '--list']);
+    const attached = (JSON.parse(stdout).loopdevices as { 'back-file': string }[]).filter((d) => d['back-file']?.startsWith(path.join(dir, 's1', 'thick')));
+    expect(attached.map((d) => path.basename(d['back-file'])).sort()).toEqual(['burst_00000.img', 'burst_00001.img', 'burst_00002.img', 'burst_00003.img']);
+    const status = await nodeStatus('s1');
+    await until('s1 acknowledged its revision', async () => {
+      const n = await nodeStatus('s1');
+      return n.appliedRevision === n.desiredRevision;
+    });
+    expect(status.lastError).toBeNull();
+  });
+
+  it('keeps working across a controller restart: satellites reconnect by themselves', async () => {
+    await controller.stop();
+    for (const name of sats.keys()) expect(sats.get(name)!.proc!.exitCode).toBeNull();
+    await startCtl();
+    for (const name of sats.keys()) await waitStatus(name, 'ONLINE');
+    await deleteResourceRecord(service(), { resourceDefinition: 'burst', node: 's1' });
+    await until('burst deleted after the restart', async () => (await volumes('burst', 's1')) === undefined && (await imagesIn('s1', 'thick')).length === 0);
+  });
+
+  it('refuses a satellite with a wrong secret and shows why on the node', async () => {
+    await createResourceRecord(service(), { resourceDefinition: 'data', node: 's2', storagePool: 'thin' }).catch(() => undefined);
+    const s2 = sats.get('s2')!;
+    s2.proc!.kill('SIGTERM');
+    await waitStatus('s2', 'OFFLINE');
+    const impostor: Satellite = { name: 's2', secret: 'not-the-secret', output: '' };
+    const proc = startSatellite(impostor);
+    strays.push(proc);
+    await waitStatus('s2', 'AUTHENTICATION_ERROR');
+    expect((await nodeStatus('s2')).lastError).toMatch(/wrong secret/);
+    await until('satellite logs the refusal', async () => /refused the secret|wrong secret/.test(impostor.output));
+    expect(proc.exitCode).toBeNull(); // keeps retrying: an operator may fix the secret
+    proc.kill('SIGTERM');
+  });
+});
