@@ -8,7 +8,6 @@ import { execa } from 'execa';
 import pino from 'pino';
 import { GRAPHIQL_DIR } from '../../scripts/build-graphiql.js';
 import { startController, type RunningController } from '../../src/bin/start-controller.js';
-import { createResourceRecord, deleteResourceRecord } from '../../src/controller/services/resource.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 
 /**
@@ -41,7 +40,10 @@ describe('controller with real satellite processes', () => {
     if (body.errors) throw new Error(JSON.stringify(body.errors));
     return body.data;
   }
-  const service = () => ({ em: controller.orm.em.fork(), events: controller.events, principal: { name: 'test', role: 'admin' as const }, log: controller.log });
+  const createResource = (i: { resourceDefinition: string; node: string; storagePool: string }) =>
+    gql(`mutation($i: CreateResourceInput!) { createResource(input: $i) { name } }`, { i });
+  const deleteResource = (i: { resourceDefinition: string; node: string }) =>
+    gql(`mutation($r: String!, $n: String!) { deleteResource(resourceDefinition: $r, node: $n) { flags } }`, { r: i.resourceDefinition, n: i.node });
 
   async function startCtl(): Promise<void> {
     controller = await startController({
@@ -130,8 +132,8 @@ describe('controller with real satellite processes', () => {
 
   it('creates backing files and loop devices on the chosen nodes, grows them and deletes them', async () => {
     await gql(`mutation { createResourceDefinition(input: { name: "data", volumeDefinitions: [{ sizeKib: "32MiB" }, { sizeKib: "16MiB" }] }) { name } }`);
-    await createResourceRecord(service(), { resourceDefinition: 'data', node: 's1', storagePool: 'thin' });
-    await createResourceRecord(service(), { resourceDefinition: 'data', node: 's2', storagePool: 'thick' });
+    await createResource({ resourceDefinition: 'data', node: 's1', storagePool: 'thin' });
+    await createResource({ resourceDefinition: 'data', node: 's2', storagePool: 'thick' });
     for (const node of ['s1', 's2']) {
       const vols = await until(`volumes on ${node}`, async () => {
         const v = await volumes('data', node);
@@ -151,14 +153,14 @@ describe('controller with real satellite processes', () => {
       expect(statSync(path.join(dir, node!, pool!, 'data_00000.img')).size).toBe(48 * MiB);
     }
 
-    await deleteResourceRecord(service(), { resourceDefinition: 'data', node: 's2' });
+    await deleteResource({ resourceDefinition: 'data', node: 's2' });
     await until('resource gone on s2', async () => (await volumes('data', 's2')) === undefined);
     expect(await imagesIn('s2', 'thick')).toEqual([]);
     expect(await imagesIn('s1')).toEqual(['data_00000.img', 'data_00001.img']);
   });
 
   it('shows a killed satellite OFFLINE within 10 s, and cleans up what was deleted while it was down', async () => {
-    await createResourceRecord(service(), { resourceDefinition: 'data', node: 's3', storagePool: 'thin' });
+    await createResource({ resourceDefinition: 'data', node: 's3', storagePool: 'thin' });
     await until('volumes on s3', async () => (await volumes('data', 's3'))?.every((x: any) => x.state === 'CREATED'));
     const s3 = sats.get('s3')!;
     const killedAt = Date.now();
@@ -169,7 +171,7 @@ describe('controller with real satellite processes', () => {
     await gql(`mutation { modifyVolumeDefinition(input: { resourceDefinition: "data", volumeNumber: 1, sizeKib: "24MiB" }) { sizeKib } }`);
     await until('s1 grew while s3 is down', async () => (await volumes('data', 's1'))?.[1]?.usableSizeKib === String(24 * 1024));
 
-    await deleteResourceRecord(service(), { resourceDefinition: 'data', node: 's3' });
+    await deleteResource({ resourceDefinition: 'data', node: 's3' });
     expect(await imagesIn('s3')).toEqual(['data_00000.img', 'data_00001.img']); // nobody there to delete them
     s3.proc = startSatellite(s3);
     await waitStatus('s3', 'ONLINE');
@@ -179,7 +181,7 @@ describe('controller with real satellite processes', () => {
   it('converges after kill -9 in the middle of an apply, without orphans or duplicates', async () => {
     const s1 = sats.get('s1')!;
     await gql(`mutation { createResourceDefinition(input: { name: "burst", volumeDefinitions: [{ sizeKib: "8MiB" }, { sizeKib: "8MiB" }, { sizeKib: "8MiB" }, { sizeKib: "8MiB" }] }) { name } }`);
-    await createResourceRecord(service(), { resourceDefinition: 'burst', node: 's1', storagePool: 'thick' });
+    await createResource({ resourceDefinition: 'burst', node: 's1', storagePool: 'thick' });
     await until('apply under way', async () => (await imagesIn('s1', 'thick')).length > 0, 10_000);
     s1.proc!.kill('SIGKILL');
     s1.proc = startSatellite(s1);
@@ -202,12 +204,12 @@ describe('controller with real satellite processes', () => {
     for (const name of sats.keys()) expect(sats.get(name)!.proc!.exitCode).toBeNull();
     await startCtl();
     for (const name of sats.keys()) await waitStatus(name, 'ONLINE');
-    await deleteResourceRecord(service(), { resourceDefinition: 'burst', node: 's1' });
+    await deleteResource({ resourceDefinition: 'burst', node: 's1' });
     await until('burst deleted after the restart', async () => (await volumes('burst', 's1')) === undefined && (await imagesIn('s1', 'thick')).length === 0);
   });
 
   it('refuses a satellite with a wrong secret and shows why on the node', async () => {
-    await createResourceRecord(service(), { resourceDefinition: 'data', node: 's2', storagePool: 'thin' }).catch(() => undefined);
+    await createResource({ resourceDefinition: 'data', node: 's2', storagePool: 'thin' }).catch(() => undefined);
     const s2 = sats.get('s2')!;
     s2.proc!.kill('SIGTERM');
     await waitStatus('s2', 'OFFLINE');

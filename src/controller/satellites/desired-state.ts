@@ -13,15 +13,14 @@ export async function buildDesiredState(em: EntityManager, nodeId: number): Prom
   return em.transactional(
     async (tx) => {
       const node = await tx.findOneOrFail(Node, nodeId);
-      const [pools, volumes, revision] = await Promise.all([
-        tx.find(StoragePool, { node: nodeId }, { orderBy: { nameKey: 'asc' } }),
-        tx.find(
-          Volume,
-          { resource: { node: nodeId }, storagePool: { providerKind: { $ne: 'DISKLESS' } } },
-          { populate: ['resource.resourceDefinition', 'volumeDefinition', 'storagePool'], orderBy: { id: 'asc' } },
-        ),
-        nodeRevision(tx as EntityManager, nodeId),
-      ]);
+      // One after the other: a transaction is one connection, which runs one statement at a time.
+      const pools = await tx.find(StoragePool, { node: nodeId }, { orderBy: { nameKey: 'asc' } });
+      const volumes = await tx.find(
+        Volume,
+        { resource: { node: nodeId }, storagePool: { providerKind: { $ne: 'DISKLESS' } } },
+        { populate: ['resource.resourceDefinition', 'volumeDefinition', 'storagePool'], orderBy: { id: 'asc' } },
+      );
+      const revision = await nodeRevision(tx as EntityManager, nodeId);
       return {
         node: node.name,
         revision,

@@ -159,7 +159,8 @@ export async function deleteNode(ctx: ServiceContext, name: string): Promise<INo
     }
     // Net interfaces and storage pools go with the node (ON DELETE CASCADE); volumes would block it, and there are
     // none without resources. Subscribers hear of every object that goes.
-    const [interfaces, pools] = await Promise.all([em.find(NetInterface, { node }), em.find(StoragePool, { node })]);
+    const interfaces = await em.find(NetInterface, { node });
+    const pools = await em.find(StoragePool, { node });
     await em.nativeDelete(Node, { id: node.id });
     interfaces.forEach((ni) => emit('NET_INTERFACE', 'DELETED', [node.name, ni.name], ni));
     pools.forEach((p) => emit('STORAGE_POOL', 'DELETED', [node.name, p.name], p));

@@ -6,7 +6,7 @@ import { getResource } from '../../controller/services/lookup.js';
 import type { IResource } from '../../orm/entities/resource.js';
 import type { IVolume } from '../../orm/entities/volume.js';
 import { builder } from '../builder.js';
-import { connection, connectionFields, EffectivePropertyRef, orNull, PropFilterInput, propsFields, PropsChangeInput } from './common.js';
+import { connection, connectionFields, EffectivePropertyRef, orNull, PropertyInput, PropFilterInput, propsFields, PropsChangeInput } from './common.js';
 import { resourceLayers, volumeLayers } from './inheritance.js';
 import { NodeRef, ResourceDefinitionRef, ResourceRef, StoragePoolRef, VolumeDefinitionRef, VolumeRef } from './refs.js';
 
@@ -115,6 +115,16 @@ builder.queryFields((t) => ({
   ),
 }));
 
+const CreateResourceInput = builder.inputType('CreateResourceInput', {
+  fields: (t) => ({
+    resourceDefinition: t.string({ required: true }),
+    node: t.string({ required: true }),
+    storagePool: t.string({ description: 'Pool on that node for every volume; DfltDisklessStorPool when diskless.' }),
+    diskless: t.boolean({ description: 'A replica without local storage (DRBD diskless).' }),
+    props: t.field({ type: [PropertyInput] }),
+  }),
+});
+
 const ModifyResourceInput = builder.inputType('ModifyResourceInput', {
   fields: (t) => ({
     resourceDefinition: t.string({ required: true }),
@@ -133,6 +143,20 @@ const ModifyVolumeInput = builder.inputType('ModifyVolumeInput', {
 });
 
 builder.mutationFields((t) => ({
+  createResource: t.field({
+    type: ResourceRef,
+    description:
+      "Places a replica of a definition on a named node and pool (LINSTOR's `resource create`): one volume per volume definition, realized by the node's satellite (watch volumes' state). The autoplacer comes later.",
+    args: { input: t.arg({ type: CreateResourceInput, required: true }) },
+    resolve: (_r, { input }, ctx) => resources.createResourceRecord(ctx.service, input),
+  }),
+  deleteResource: t.field({
+    type: ResourceRef,
+    description:
+      'Marks a replica for deletion (flag DELETE): its satellite removes the backing volumes, then the resource disappears. A satellite that is offline cleans up when it returns.',
+    args: { resourceDefinition: t.arg.string({ required: true }), node: t.arg.string({ required: true }) },
+    resolve: (_r, args, ctx) => resources.deleteResourceRecord(ctx.service, args),
+  }),
   modifyResource: t.field({
     type: ResourceRef,
     description: "Changes a resource's properties.",
