@@ -32,6 +32,7 @@ describe('controller with real satellite processes', () => {
   let dir: string;
   const sats = new Map<string, Satellite>();
   const strays: ChildProcess[] = [];
+  let mounted: string | undefined;
 
   const url = () => `${controller.api.url}/graphql`;
   async function gql(query: string, variables?: Record<string, unknown>): Promise<any> {
@@ -88,6 +89,13 @@ describe('controller with real satellite processes', () => {
     await chmod(dir, 0o755);
     db = await createTestDatabase('embedded');
     await startCtl();
+    // s2's thick pool lives on a filesystem of its own (a 128 MiB ext4 image on a loop device), so its capacity moves
+    // exactly with what this test allocates, whatever else runs on the machine.
+    await mkdir(path.join(dir, 's2', 'thick'), { recursive: true });
+    await execa('truncate', ['-s', '128M', path.join(dir, 's2-thick.fs')]);
+    await execa('mkfs.ext4', ['-q', '-F', '-m', '0', path.join(dir, 's2-thick.fs')]);
+    await execa('mount', ['-o', 'loop', path.join(dir, 's2-thick.fs'), path.join(dir, 's2', 'thick')]);
+    mounted = path.join(dir, 's2', 'thick');
     for (const name of ['s1', 's2', 's3']) {
       const created = await gql(`mutation($n: String!) { createNode(input: { name: $n, netInterfaces: [{ address: "127.0.0.1" }] }) { satelliteSecret } }`, { n: name });
       const sat: Satellite = { name, secret: created.createNode.satelliteSecret, output: '' };
@@ -109,6 +117,7 @@ describe('controller with real satellite processes', () => {
     for (const dev of (JSON.parse(stdout || '{"loopdevices":[]}').loopdevices ?? []) as { name: string; 'back-file'?: string }[]) {
       if (dev['back-file']?.startsWith(dir)) await execa('losetup', ['-d', dev.name]).catch(() => undefined);
     }
+    if (mounted) await execa('umount', [mounted]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
     await db?.drop();
   });
@@ -130,7 +139,11 @@ describe('controller with real satellite processes', () => {
     expect(sats.get('s1')!.output).toContain('satellite s1 connected');
   });
 
+  const thickFree = async () =>
+    BigInt((await gql(`{ storagePool(node: "s2", name: "thick") { freeCapacityKib } }`)).storagePool.freeCapacityKib);
+
   it('creates backing files and loop devices on the chosen nodes, grows them and deletes them', async () => {
+    const freeBefore = await thickFree();
     await gql(`mutation { createResourceDefinition(input: { name: "data", volumeDefinitions: [{ sizeKib: "32MiB" }, { sizeKib: "16MiB" }] }) { name } }`);
     await createResource({ resourceDefinition: 'data', node: 's1', storagePool: 'thin' });
     await createResource({ resourceDefinition: 'data', node: 's2', storagePool: 'thick' });
@@ -146,6 +159,10 @@ describe('controller with real satellite processes', () => {
     expect(await imagesIn('s2', 'thick')).toEqual(['data_00000.img', 'data_00001.img']);
     expect(await imagesIn('s3')).toEqual([]);
     expect(statSync(path.join(dir, 's2', 'thick', 'data_00000.img')).blocks * 512).toBeGreaterThanOrEqual(32 * MiB); // thick: allocated
+    // The satellite reports capacity after each change: 48 MiB fewer free on s2's own filesystem.
+    await until('capacity after create', async () => freeBefore - (await thickFree()) >= 48n * 1024n);
+    const node = (await gql(`{ node(name: "s2") { freeCapacityKib storagePools { freeCapacityKib } } }`)).node;
+    expect(BigInt(node.freeCapacityKib)).toBe(node.storagePools.reduce((sum: bigint, p: any) => sum + BigInt(p.freeCapacityKib ?? 0), 0n));
 
     await gql(`mutation { modifyVolumeDefinition(input: { resourceDefinition: "data", volumeNumber: 0, sizeKib: "48MiB" }) { sizeKib } }`);
     for (const [node, pool] of [['s1', 'thin'], ['s2', 'thick']]) {
@@ -157,6 +174,24 @@ describe('controller with real satellite processes', () => {
     await until('resource gone on s2', async () => (await volumes('data', 's2')) === undefined);
     expect(await imagesIn('s2', 'thick')).toEqual([]);
     expect(await imagesIn('s1')).toEqual(['data_00000.img', 'data_00001.img']);
+    await until('capacity back after delete', async () => freeBefore - (await thickFree()) < 1024n);
+  });
+
+  it('shows a pool whose storage is missing with the satellite\'s error, and nothing else breaks', async () => {
+    await gql(`mutation($i: CreateStoragePoolInput!) { createStoragePool(input: $i) { name } }`, {
+      i: { node: 's1', name: 'broken', providerKind: 'FILE', props: [{ key: 'StorDriver/FileDir', value: path.join(dir, 'no-such-dir') }] },
+    });
+    const pool = await until('pool error', async () => {
+      const p = (await gql(`{ storagePool(node: "s1", name: "broken") { lastError } }`)).storagePool;
+      return p.lastError ? p : undefined;
+    });
+    expect(pool.lastError).toContain(path.join(dir, 'no-such-dir'));
+    expect((await nodeStatus('s1')).connectionStatus).toBe('ONLINE');
+    expect((await volumes('data', 's1')).every((v: any) => v.state === 'CREATED')).toBe(true);
+    // Fixing the storage fixes the pool, without restarting anything.
+    await mkdir(path.join(dir, 'no-such-dir'));
+    await until('pool healthy', async () => (await gql(`{ storagePool(node: "s1", name: "broken") { lastError } }`)).storagePool.lastError === null);
+    await gql(`mutation { deleteStoragePool(node: "s1", name: "broken") { name } }`);
   });
 
   it('shows a killed satellite OFFLINE within 10 s, and cleans up what was deleted while it was down', async () => {
