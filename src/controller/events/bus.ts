@@ -38,7 +38,10 @@ type Listener = (event: ModelEvent) => void;
  * Controller-internal signals, never exposed in the API: the desired state of some nodes changed (the satellite
  * dispatcher sends them deltas), or a node's satellite secret was replaced (its connection must go).
  */
-export type InternalEvent = { type: 'desired-state-changed'; nodeIds: number[] } | { type: 'secret-rotated'; nodeId: number };
+export type InternalEvent =
+  | { type: 'desired-state-changed'; nodeIds: number[] }
+  | { type: 'secret-rotated'; nodeId: number }
+  | { type: 'satellite-removed'; nodeId: number };
 type InternalListener = (event: InternalEvent) => void;
 
 export class EventBus {

@@ -16,6 +16,7 @@ import {
   type SatelliteConnectionParams,
 } from '../../common/protocol/satellite.js';
 import { STORAGE_NODE_TYPES, type ConnectionStatus } from '../../common/vocabulary.js';
+import { LockMode } from '@mikro-orm/core';
 import { Node } from '../../orm/entities/node.js';
 import type { EventBus } from '../events/bus.js';
 import { AsyncQueue } from '../events/queue.js';
@@ -75,8 +76,10 @@ export class SatelliteHub {
     this.unlisten = options.events.listenInternal((event) => {
       if (event.type === 'desired-state-changed') {
         for (const id of event.nodeIds) this.markDirty(id);
-      } else {
+      } else if (event.type === 'secret-rotated') {
         this.connections.get(event.nodeId)?.socket.close(SATELLITE_CLOSE.WRONG_SECRET, 'the satellite secret was rotated');
+      } else {
+        this.connections.get(event.nodeId)?.socket.close(SATELLITE_CLOSE.UNKNOWN_NODE, 'the node was deleted or no longer runs a satellite');
       }
     });
     this.cleanup = useServer<Record<string, unknown>, Record<PropertyKey, unknown>>(
@@ -119,6 +122,9 @@ export class SatelliteHub {
     clearInterval(this.timer);
     this.unlisten();
     for (const c of this.connections.values()) c.socket.close(1001, 'controller shutting down');
+    // A frozen satellite never answers the close handshake; do not let it hold the shutdown for ws's 30 s.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const ws of this.wss.clients) ws.terminate();
     await this.cleanup.dispose();
     // Connections closed by shutdown are OFFLINE from the controller's point of view.
     const ids = [...this.connections.keys()];
@@ -137,9 +143,11 @@ export class SatelliteHub {
             args: { report: { type: new GraphQLNonNull(JSONScalar) } },
             resolve: async (_root, args: { report: ApplyReport }, ctx: SatelliteContext) => {
               const c = ctx.connection;
-              if (!c) return false;
+              // A report from a connection that is no longer the node's live one describes a past that the new
+              // connection's full sync supersedes.
+              if (!c || this.connections.get(c.nodeId) !== c) return false;
               c.lastPong = Date.now();
-              await ingestReport(this.options.orm.em.fork(), this.options.events, c.nodeId, args.report, this.log);
+              await ingestReport(this.options.orm.em.fork(), this.options.events, c.nodeId, args.report, this.log, () => this.connections.get(c.nodeId) === c);
               return true;
             },
           },
@@ -180,6 +188,12 @@ export class SatelliteHub {
         const next = await buildDesiredState(this.options.orm.em.fork(), c.nodeId);
         if (!s.lastSent) s.queue.push({ type: 'full', state: next });
         else if (next.revision !== s.lastSent.revision) s.queue.push(diffDesiredState(s.lastSent, next));
+        else if (!isEmptyDelta(diffDesiredState(s.lastSent, next))) {
+          // Same revision but different content cannot come from the change log; it would mean a change that was
+          // not recorded. Send it anyway rather than let the node miss it.
+          this.log.warn({ node: c.nodeName, revision: next.revision }, 'desired state changed without a new revision');
+          s.queue.push(diffDesiredState(s.lastSent, next));
+        }
         s.lastSent = next;
       }
     } catch (err) {
@@ -245,17 +259,27 @@ export class SatelliteHub {
     await this.setStatus([c.nodeId], 'OFFLINE', null).catch((err) => this.log.error({ err }, 'could not record OFFLINE'));
   }
 
-  /** Records a connection status (and why, when not fine) and tells subscribers. */
+  /**
+   * Records a connection status (and why, when not fine) and tells subscribers. The node rows are locked, and a
+   * status that says "no satellite" (OFFLINE, AUTHENTICATION_ERROR) is not written over a connection that is live by
+   * then: a late write of a closed connection must not hide the new one.
+   */
   private async setStatus(nodeIds: number[], status: ConnectionStatus, lastError: string | null): Promise<void> {
-    const em = this.options.orm.em.fork();
-    const nodes = await em.find(Node, { id: { $in: nodeIds } });
-    for (const node of nodes) {
-      node.connectionStatus = status;
-      node.lastSeenAt = new Date();
-      if (lastError !== null || status === 'CONNECTED') node.lastError = lastError;
-    }
-    await em.flush();
+    const changed = await this.options.orm.em.fork().transactional(async (em) => {
+      const nodes = await em.find(Node, { id: { $in: nodeIds } }, { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' } });
+      const affected = nodes.filter((n) => status === 'CONNECTED' || !this.connections.has(n.id));
+      for (const node of affected) {
+        node.connectionStatus = status;
+        node.lastSeenAt = new Date();
+        if (lastError !== null || status === 'CONNECTED') node.lastError = lastError;
+      }
+      return affected;
+    });
     const at = new Date();
-    for (const node of nodes) this.options.events.publish({ kind: 'NODE', action: 'MODIFIED', path: [node.name], uuid: node.uuid, at });
+    for (const node of changed) this.options.events.publish({ kind: 'NODE', action: 'MODIFIED', path: [node.name], uuid: node.uuid, at });
   }
+}
+
+function isEmptyDelta(d: ReturnType<typeof diffDesiredState>): boolean {
+  return d.upsertPools.length + d.deletePools.length + d.upsertVolumes.length + d.deleteVolumes.length === 0;
 }

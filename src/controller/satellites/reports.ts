@@ -1,3 +1,4 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { ApplyReport } from '../../common/protocol/satellite.js';
@@ -18,10 +19,21 @@ import { nodeRevision } from './desired-state.js';
  * - resources marked DELETE on this node are removed once the satellite has converged on a revision that includes
  *   their deletion (the backing volumes are gone), never before.
  */
-export async function ingestReport(em: EntityManager, events: EventBus, nodeId: number, report: ApplyReport, log: Logger): Promise<void> {
+export async function ingestReport(
+  em: EntityManager,
+  events: EventBus,
+  nodeId: number,
+  report: ApplyReport,
+  log: Logger,
+  /** Whether the reporting connection is still the node's live one (checked under the node's row lock). */
+  isLive: () => boolean = () => true,
+): Promise<void> {
   const ctx = { em, events, log, principal: { name: `satellite:${nodeId}`, role: 'admin' as const } };
   await withTransaction(ctx, 'Satellite report', async (tx, emit) => {
-    const node = await tx.findOneOrFail(Node, nodeId);
+    // The node row lock orders this report with status writes and with transactions that change the node's
+    // desired state (they lock the row before drawing a revision), so what is read below is one consistent view.
+    const node = await tx.findOneOrFail(Node, nodeId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!isLive()) return;
     const now = new Date();
     node.lastSeenAt = now;
     const statusBefore = node.connectionStatus;
@@ -76,10 +88,9 @@ export async function ingestReport(em: EntityManager, events: EventBus, nodeId: 
       }
     }
 
-    if (report.converged && !report.fatal && report.revision >= (await nodeRevision(tx, nodeId))) {
-      const doomed = volumes.map((v) => v.resource).filter((r, i, all) => r.flags.includes('DELETE') && all.indexOf(r) === i);
-      const withoutVolumes = await tx.find(Resource, { node, flags: { $contains: ['DELETE'] } }, { populate: ['resourceDefinition'] });
-      for (const resource of new Set([...doomed, ...withoutVolumes])) {
+    const marked = await tx.find(Resource, { node, flags: { $contains: ['DELETE'] } }, { populate: ['resourceDefinition'] });
+    if (marked.length > 0 && report.converged && !report.fatal && report.revision >= (await nodeRevision(tx, nodeId))) {
+      for (const resource of marked) {
         for (const v of volumes.filter((x) => x.resource === resource)) {
           emit('VOLUME', 'DELETED', [resource.resourceDefinition.name, node.name, String(v.volumeDefinition.volumeNumber)], v);
         }

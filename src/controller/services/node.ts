@@ -87,7 +87,7 @@ export async function createNode(ctx: ServiceContext, input: CreateNodeInput): P
 
 /** Changes a node's type and/or properties. */
 export async function modifyNode(ctx: ServiceContext, input: ModifyNodeInput): Promise<INode> {
-  return withTransaction(ctx, 'Modify node', async (em, emit, touch) => {
+  const node = await withTransaction(ctx, 'Modify node', async (em, emit, touch) => {
     const node = await getNode(em, input.name, 'input.name');
     node.props = applyPropsChange('node', node.props, input.props, 'input.props');
     if (input.type && input.type !== node.type) {
@@ -120,6 +120,8 @@ export async function modifyNode(ctx: ServiceContext, input: ModifyNodeInput): P
     emit('NODE', 'MODIFIED', [node.name], node);
     return node;
   });
+  if (!STORAGE_NODE_TYPES.includes(node.type)) ctx.events.publishInternal({ type: 'satellite-removed', nodeId: node.id });
+  return node;
 }
 
 /**
@@ -148,7 +150,7 @@ export async function rotateNodeSecret(ctx: ServiceContext, name: string): Promi
  * there, and removing them is a deliberate act.
  */
 export async function deleteNode(ctx: ServiceContext, name: string): Promise<INode> {
-  return withTransaction(ctx, 'Delete node', async (em, emit) => {
+  const deleted = await withTransaction(ctx, 'Delete node', async (em, emit) => {
     const node = await getNode(em, name, 'name');
     const resources = await em.find(Resource, { node }, { populate: ['resourceDefinition'], orderBy: { id: 'asc' }, limit: 50 });
     if (resources.length > 0) {
@@ -167,6 +169,8 @@ export async function deleteNode(ctx: ServiceContext, name: string): Promise<INo
     emit('NODE', 'DELETED', [node.name], node);
     return node;
   });
+  ctx.events.publishInternal({ type: 'satellite-removed', nodeId: deleted.id });
+  return deleted;
 }
 
 /** Adds a net interface to a node. */

@@ -56,6 +56,8 @@ export async function createResourceRecord(ctx: ServiceContext, input: CreateRes
  */
 export async function deleteResourceRecord(ctx: ServiceContext, input: { resourceDefinition: string; node: string }): Promise<IResource> {
   return withTransaction(ctx, 'Delete resource', async (em, emit, touch) => {
+    // The node row first, like report ingestion does, so the two never wait for each other in opposite orders.
+    await getNode(em, input.node, 'input.node');
     const resource = await getResource(em, input.resourceDefinition, input.node, 'input');
     if (!resource.flags.includes('DELETE')) {
       resource.flags = [...resource.flags, 'DELETE'];

@@ -1,9 +1,12 @@
+import path from 'node:path';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { ApiError, ErrorCode } from '../../common/api-rc.js';
 import { checkName, DEFAULT_DISKLESS_STORAGE_POOL, nameKey } from '../../common/names.js';
 import { applyPropsChange, initialProps, type PropsChange } from '../../common/props/change.js';
 import { POOL_PROP_EXAMPLES, REQUIRED_POOL_PROPS } from '../../common/storage.js';
 import { STORAGE_NODE_TYPES, type ProviderKind } from '../../common/vocabulary.js';
 import type { Props } from '../../common/props/keys.js';
+import type { INode } from '../../orm/entities/node.js';
 import { StoragePool, type IStoragePool } from '../../orm/entities/storage-pool.js';
 import { Volume } from '../../orm/entities/volume.js';
 import type { ServiceContext } from '../context.js';
@@ -48,6 +51,7 @@ export async function createStoragePool(ctx: ServiceContext, input: CreateStorag
         'Use another pool name for this provider kind.',
       );
     }
+    await checkNoSharedStorage(em, node, null, input.providerKind, props);
     const pool = em.create(StoragePool, { node, name, providerKind: input.providerKind, props });
     await em.flush();
     touch(node, `storage pool ${name} created`);
@@ -63,6 +67,18 @@ export async function modifyStoragePool(ctx: ServiceContext, input: ModifyStorag
     const pool = await getStoragePool(em, node, input.name, 'input.name');
     const props = applyPropsChange('storagePool', pool.props, input.props, 'input.props');
     checkDriverProps(pool.providerKind, props, 'input.props');
+    if (storageLocation(pool.providerKind, props) !== storageLocation(pool.providerKind, pool.props)) {
+      // The satellite would create new, empty volumes at the new place and leave the data behind.
+      if (await em.count(Volume, { storagePool: pool })) {
+        throw ApiError.invalid(
+          ErrorCode.NOT_ALLOWED,
+          'input.props',
+          `Pool '${node.name}/${pool.name}' holds volumes; moving it to other storage would leave their data behind.`,
+          'Delete its resources first, or create a new pool on the new storage.',
+        );
+      }
+      await checkNoSharedStorage(em, node, pool, pool.providerKind, props);
+    }
     pool.props = props;
     await em.flush();
     touch(node, `storage pool ${pool.name} modified`);
@@ -90,6 +106,44 @@ export async function deleteStoragePool(ctx: ServiceContext, nodeName: string, n
     emit('STORAGE_POOL', 'DELETED', [node.name, pool.name], pool);
     return pool;
   });
+}
+
+/**
+ * Where a pool keeps its volumes, as a comparable key: two pools of one node must not share it, or each would see
+ * the other's volumes as its own. LVM and LVM_THIN may share a volume group (thick and thin volumes are told apart),
+ * ZFS and ZFS_THIN may not share a dataset, FILE and FILE_THIN may not share a directory.
+ */
+function storageLocation(kind: ProviderKind, props: Props): string | null {
+  switch (kind) {
+    case 'FILE':
+    case 'FILE_THIN':
+      return `file:${path.posix.normalize(props['StorDriver/FileDir'] ?? '').replace(/\/+$/, '')}`;
+    case 'LVM':
+      return `lvm:${props['StorDriver/LvmVg']}`;
+    case 'LVM_THIN':
+      return `lvm-thin:${props['StorDriver/LvmVg']}/${props['StorDriver/ThinPool']}`;
+    case 'ZFS':
+      return `zfs:${props['StorDriver/ZPool']}`;
+    case 'ZFS_THIN':
+      return `zfs:${props['StorDriver/ZPoolThin']}`;
+    case 'DISKLESS':
+      return null;
+  }
+}
+
+async function checkNoSharedStorage(em: EntityManager, node: INode, self: IStoragePool | null, kind: ProviderKind, props: Props): Promise<void> {
+  const location = storageLocation(kind, props);
+  if (!location) return;
+  const others = await em.find(StoragePool, { node, ...(self ? { id: { $ne: self.id } } : {}) });
+  const clash = others.find((o) => storageLocation(o.providerKind, o.props) === location);
+  if (clash) {
+    throw ApiError.invalid(
+      ErrorCode.INVALID_VALUE,
+      'input.props',
+      `Pool '${clash.name}' on node '${node.name}' already uses this storage (${location}); two pools on the same storage would take each other's volumes for their own.`,
+      'Give this pool its own directory, volume group, thin pool or dataset.',
+    );
+  }
 }
 
 function checkDriverProps(kind: ProviderKind, props: Props, field: string): void {

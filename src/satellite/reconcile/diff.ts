@@ -50,7 +50,13 @@ export function parseSizeKib(sizeKib: string): bigint | null {
  * @param actual what `provider.list()` returned for the pool
  * @param kind the pool's provider kind (decides whether a missing device means "attach again")
  */
-export function diffPoolVolumes(desired: readonly DesiredVolume[], actual: readonly ActualVolume[], kind: ProviderKind): VolumeAction[] {
+export function diffPoolVolumes(
+  desired: readonly DesiredVolume[],
+  actual: readonly ActualVolume[],
+  kind: ProviderKind,
+  /** Names desired anywhere on the node: never deleted from this pool (see reconcile()). */
+  protectedNames: ReadonlySet<string> = new Set(),
+): VolumeAction[] {
   const actualByName = new Map(actual.map((a) => [a.name, a]));
   const desiredNames = new Set<string>();
   const upserts: VolumeAction[] = [];
@@ -73,7 +79,7 @@ export function diffPoolVolumes(desired: readonly DesiredVolume[], actual: reado
   }
   const deletes: VolumeAction[] = [];
   for (const a of actual) {
-    if (desiredNames.has(a.name)) continue;
+    if (desiredNames.has(a.name) || protectedNames.has(a.name)) continue;
     const parsed = parseBackingVolumeName(a.name);
     if (parsed) deletes.push({ kind: 'delete', name: a.name, resource: parsed.resource, volumeNumber: parsed.volumeNumber, actual: a });
   }

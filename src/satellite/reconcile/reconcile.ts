@@ -3,7 +3,7 @@ import type { ApplyReport, DesiredPool, DesiredState, DesiredVolume, PoolReport,
 import { volumeKey } from '../../common/protocol/satellite.js';
 import { PROVIDER_KINDS } from '../../common/vocabulary.js';
 import { createProvider } from '../layers/storage/factory.js';
-import type { ActualVolume, PoolSpec, ProviderOptions, StorageProvider } from '../layers/storage/provider.js';
+import { backingVolumeName, type ActualVolume, type PoolSpec, type ProviderOptions, type StorageProvider } from '../layers/storage/provider.js';
 import { diffPoolVolumes, type VolumeAction } from './diff.js';
 
 /** Hands out the storage provider of a desired pool. */
@@ -81,9 +81,12 @@ export async function reconcile(desired: DesiredState, providers: ProviderSource
     volumesByPool.set(v.pool, list);
   }
 
+  // A volume desired anywhere on this node is never deleted, even if another pool lists it: two pools that (by
+  // misconfiguration) share storage must not delete each other's volumes.
+  const desiredNames = new Set(desired.volumes.map((v) => backingVolumeName(v.resource, v.volumeNumber)));
   const poolReports: PoolReport[] = [];
   for (const pool of pools) {
-    const result = await reconcilePool(pool, volumesByPool.get(pool.name) ?? [], providers, log.child({ pool: pool.name }));
+    const result = await reconcilePool(pool, volumesByPool.get(pool.name) ?? [], providers, log.child({ pool: pool.name }), desiredNames);
     poolReports.push(result.pool);
     volumeReports.push(...result.volumes);
   }
@@ -102,6 +105,7 @@ async function reconcilePool(
   volumes: readonly DesiredVolume[],
   providers: ProviderSource,
   log: Logger,
+  protectedNames: ReadonlySet<string>,
 ): Promise<{ pool: PoolReport; volumes: VolumeReport[] }> {
   const unusable = (error: unknown, what: string) => {
     const message = errorMessage(error);
@@ -131,7 +135,7 @@ async function reconcilePool(
     } catch (error) {
       return unusable(error, 'cannot list its volumes');
     }
-    for (const action of diffPoolVolumes(volumes, actual, provider.kind)) {
+    for (const action of diffPoolVolumes(volumes, actual, provider.kind, protectedNames)) {
       reports.push(await apply(action, provider, log));
     }
   }

@@ -164,6 +164,20 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     await until('full state after rotation', () => fresh.messages[0]);
   });
 
+  it('refuses browsers (any Origin) on the satellite endpoint', async () => {
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}${SATELLITE_PATH}`, 'graphql-transport-ws', { headers: { Origin: t.url } });
+    const status = await new Promise<number>((resolve) => ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    expect(status).toBe(403);
+  });
+
+  it('disconnects the satellite of a node that is deleted', async () => {
+    const created = await t.ok(`mutation { createNode(input: { name: "short-lived", netInterfaces: [{ address: "10.0.0.9" }] }) { satelliteSecret } }`);
+    const sat = connect('short-lived', created.createNode.satelliteSecret);
+    await until('full state', () => sat.messages[0]);
+    await t.ok(`mutation { deleteNode(name: "short-lived") { name } }`);
+    expect(await sat.closed).toMatchObject({ code: 4404 });
+  });
+
   it('shows a satellite that stops answering OFFLINE within the keepalive window', async () => {
     const sat = open[open.length - 1]!;
     await until('CONNECTED', async () => ((await status('sat1')).connectionStatus === 'CONNECTED' ? true : undefined));

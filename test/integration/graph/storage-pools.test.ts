@@ -20,7 +20,7 @@ describe.each(DATABASE_KINDS)('storage pools (%s)', (kind) => {
     ['LVM', [['StorDriver/LvmVg', 'vg0']], false],
     ['LVM_THIN', [['StorDriver/LvmVg', 'vg0'], ['StorDriver/ThinPool', 'thin']], true],
     ['ZFS', [['StorDriver/ZPool', 'tank']], false],
-    ['ZFS_THIN', [['StorDriver/ZPoolThin', 'tank']], true],
+    ['ZFS_THIN', [['StorDriver/ZPoolThin', 'tank/thin']], true],
     ['FILE', [['StorDriver/FileDir', '/srv/file']], false],
     ['FILE_THIN', [['StorDriver/FileDir', '/srv/thin']], true],
     ['DISKLESS', [], false],
@@ -59,6 +59,16 @@ describe.each(DATABASE_KINDS)('storage pools (%s)', (kind) => {
     expect(noNode.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'input.node' });
   });
 
+  it('refuses a second pool on storage another pool of the node already uses', async () => {
+    const sameDir = await t.gql(CREATE, { input: { node: 'n1', name: 'again', providerKind: 'FILE_THIN', props: [{ key: 'StorDriver/FileDir', value: '/srv/file/' }] } });
+    expect(sameDir.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_VALUE', field: 'input.props' });
+    expect(sameDir.errors?.[0]?.message).toContain("Pool 'p_file'");
+    const sameDataset = await t.gql(CREATE, { input: { node: 'n1', name: 'again', providerKind: 'ZFS', props: [{ key: 'StorDriver/ZPool', value: 'tank/thin' }] } });
+    expect(sameDataset.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_VALUE', field: 'input.props' });
+    // Another node may use the same path: it is another machine's directory.
+    await t.ok(CREATE, { input: { node: 'n2', name: 'p_file', providerKind: 'FILE', props: [{ key: 'StorDriver/FileDir', value: '/srv/file' }] } });
+  });
+
   it('modifies pool properties but keeps the required driver settings', async () => {
     const ok = await t.ok(`mutation { modifyStoragePool(input: { node: "n1", name: "p_lvm_thin", props: { set: [{ key: "MaxOversubscriptionRatio", value: "4.5" }, { key: "Aux/tier", value: "ssd" }] } }) { props { key value } } }`);
     expect(ok.modifyStoragePool.props).toEqual([
@@ -93,6 +103,8 @@ describe.each(DATABASE_KINDS)('storage pools (%s)', (kind) => {
     expect(dflt.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_ALLOWED', field: 'name' });
     await t.ok(`mutation { createResourceDefinition(input: { name: "vol-a", volumeDefinitions: [{ sizeKib: "1GiB" }] }) { name } }`);
     await createResourceRecord(t.service(), { resourceDefinition: 'vol-a', node: 'n1', storagePool: 'p_file' });
+    const moved = await t.gql(`mutation { modifyStoragePool(input: { node: "n1", name: "p_file", props: { set: [{ key: "StorDriver/FileDir", value: "/srv/elsewhere" }] } }) { name } }`);
+    expect(moved.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_ALLOWED', field: 'input.props' });
     const used = await t.gql(`mutation { deleteStoragePool(node: "n1", name: "p_file") { name } }`);
     expect(used.errors?.[0]?.extensions?.code).toBe('IN_USE');
     expect(used.errors?.[0]?.message).toContain('vol-a');

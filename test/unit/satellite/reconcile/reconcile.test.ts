@@ -73,6 +73,16 @@ describe('reconcile', () => {
     });
   });
 
+  it('never deletes from one pool a volume that another pool of the node wants (pools sharing storage by mistake)', async () => {
+    // Both pools list the same backing volume, as two pools on one directory or volume group would.
+    const bulk = fakeProvider('bulk').seed('r1_00000', 1024n);
+    const fast = fakeProvider('fast').seed('r1_00000', 1024n);
+    const report = await reconcile(state([pool('bulk'), pool('fast')], [vol('r1', 0, 'fast', 1024)]), fakes(bulk, fast), log);
+    expect(bulk.calls).toEqual(['check', 'list', 'capacity']);
+    expect(fast.calls).toEqual(['check', 'list', 'capacity']);
+    expect(report.volumes).toEqual([{ resource: 'r1', volumeNumber: 0, state: 'CREATED', error: null, devicePath: '/dev/fake/r1_00000', usableKib: '1024', allocatedKib: '1024' }]);
+  });
+
   it('is idempotent: a second pass over the same state only reads', async () => {
     const p1 = fakeProvider('p1').seed('old_00000', 100n).seed('small_00001', 1n);
     const desired = state([pool('p1')], [vol('small', 1, 'p1', 64), vol('r1', 0, 'p1', 128)]);
