@@ -14,6 +14,7 @@ export const DEFAULT_THIN_OVERSUBSCRIPTION_RATIO = '20';
 /** Default `Autoplacer/MinThinFreeSpace`: 10% of the pool's total capacity. */
 export const DEFAULT_MIN_THIN_FREE_SPACE = '10%';
 
+/** Property keys read here (pool, then controller; MinThinFreeSpace also definition and node). */
 export const PROP_MAX_OVERSUBSCRIPTION_RATIO = 'MaxOversubscriptionRatio';
 export const PROP_MAX_FREE_CAPACITY_OVERSUBSCRIPTION_RATIO = 'MaxFreeCapacityOversubscriptionRatio';
 export const PROP_MAX_TOTAL_CAPACITY_OVERSUBSCRIPTION_RATIO = 'MaxTotalCapacityOversubscriptionRatio';

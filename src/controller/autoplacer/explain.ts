@@ -127,7 +127,8 @@ export function buildRejections(facts: RunFacts): Rejection[] {
   for (const pool of facts.outcome.orphanPools) {
     out.push(rejection(pool.node, pool.name, [{ code: 'UNKNOWN_NODE', message: `node ${pool.node} is not in the snapshot` }]));
   }
-  return out.sort((a, b) => compareNames(a.node, b.node) || (a.pool === undefined ? -1 : b.pool === undefined ? 1 : compareNames(a.pool, b.pool)));
+  const comparePools = (a?: string, b?: string): number => (a === b ? 0 : a === undefined ? -1 : b === undefined ? 1 : compareNames(a, b));
+  return out.sort((a, b) => compareNames(a.node, b.node) || comparePools(a.pool, b.pool));
 }
 
 /** How a reason code reads in the summary: "N nodes <label>" / "N pools <label>". */
@@ -280,10 +281,10 @@ export function explainRun(facts: RunFacts): string {
   const sentences: string[] = [];
   const verdictNodes = facts.outcome.nodes.length;
   sentences.push(
-    `Cannot place ${facts.needed} diskful replica${facts.needed === 1 ? '' : 's'} of ${rd} (${humanKiB(facts.sizeKib)} each${existingNote}): ` +
+    `Cannot place ${facts.needed} diskful replica${facts.needed === 1 ? '' : 's'} of ${rd} (${humanKiB(facts.sizeKib)} each)${existingNote}: ` +
       (facts.maxPlaceable === 0 ? 'none can be placed.' : `at most ${facts.maxPlaceable} can be placed together.`),
   );
-  sentences.push(`${usable.length} of ${verdictNodes} node${verdictNodes === 1 ? '' : 's'} ${usable.length === 1 ? 'has' : 'have'} a usable storage pool${usable.length > 0 ? ` (${nameList(usable.map((c) => c.node).sort(compareNames), 8)})` : ''}.`);
+  sentences.push(`${usable.length} of ${verdictNodes} node${verdictNodes === 1 ? '' : 's'} ${usable.length === 1 || verdictNodes === 1 ? 'has' : 'have'} a usable storage pool${usable.length > 0 ? ` (${nameList(usable.map((c) => c.node).sort(compareNames), 8)})` : ''}.`);
   // With fewer usable nodes than replicas the filters are the story (summarized below); only when there are enough
   // do the replicas-on-same/different rules explain the shortfall.
   for (const rule of facts.rules.same) {

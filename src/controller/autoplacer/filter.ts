@@ -159,6 +159,7 @@ export function filterCandidates(input: FilterInput): FilterOutcome {
     }
 
     let holdsDiskless = false;
+    let holdsDiskful = false;
     const listed: string[] = [];
     const matched: string[] = [];
     for (const rsc of resourcesByNode.get(key) ?? []) {
@@ -170,6 +171,7 @@ export function filterCandidates(input: FilterInput): FilterOutcome {
           holdsDiskless = true;
           disklessOnly.push({ code: 'HAS_REPLICA', message: `already holds a diskless replica of ${input.resourceDefinition}` });
         } else {
+          holdsDiskful = true;
           hard.push({ code: 'HAS_REPLICA', message: `already holds a replica of ${input.resourceDefinition}` });
         }
         continue;
@@ -188,7 +190,9 @@ export function filterCandidates(input: FilterInput): FilterOutcome {
     }
     if (regexError) hard.push({ code: 'DO_NOT_PLACE_WITH_REGEX', message: regexError });
 
-    for (const rule of rules.same) {
+    // A node with a diskful replica is out anyway; judging it against the values its own replica fixed would only
+    // add noise ("value 'a' already used by <itself>").
+    for (const rule of holdsDiskful ? [] : rules.same) {
       const value = node.props[rule.key];
       if (rule.conflict) {
         dataOnly.push({ code: 'REPLICAS_ON_SAME', message: `replicas-on-same ${rule.key} is undecidable: ${rule.conflict}` });
@@ -204,7 +208,7 @@ export function filterCandidates(input: FilterInput): FilterOutcome {
         });
       }
     }
-    for (const rule of rules.different) {
+    for (const rule of holdsDiskful ? [] : rules.different) {
       const value = node.props[rule.key];
       if (value === undefined) continue;
       const code = rule.label === 'x-replicas-on-different' ? 'X_REPLICAS_ON_DIFFERENT' : 'REPLICAS_ON_DIFFERENT';

@@ -44,7 +44,10 @@ export interface SelectInput<C extends SelectCandidate> {
   count: number;
   rules: PlacementRules;
   counter: SelectCounter;
-  /** Maximum search steps (default {@link DEFAULT_SEARCH_BUDGET}). */
+  /**
+   * Maximum of `counter.searchSteps` (default {@link DEFAULT_SEARCH_BUDGET}). The counter may carry steps of
+   * earlier calls, so callers that share one counter share one budget.
+   */
   budget?: number;
 }
 
@@ -119,13 +122,13 @@ export function selectPools<C extends SelectCandidate>(input: SelectInput<C>): S
     return used;
   });
   const unfixedSame = rules.same.filter((r) => r.fixed === null && r.conflict === null);
+  // An undecidable replicas-on-same rule (existing replicas disagree) admits no candidate at all.
   const sameBlocked = rules.same.some((r) => r.conflict !== null);
 
   // 2. Groups and classes, keeping the best `count` members of each class.
   const groups = new Map<string, Group<C>>();
-  for (const candidate of bestPerNode.values()) {
+  for (const candidate of sameBlocked ? [] : bestPerNode.values()) {
     counter.operations++;
-    if (sameBlocked) break;
     const props = candidate.nodeProps;
     let fits = true;
     for (const rule of rules.same) {

@@ -177,7 +177,11 @@ export interface PlacementResult {
   placements: Placement[];
   /** Diskless replicas to create: the tie-breaker (if any) first, then diskless-on-remaining by node name. */
   disklessPlacements: DisklessPlacement[];
-  /** Every node or pool not chosen, sorted by node then pool name; a node as a whole comes before its pools. */
+  /**
+   * Every node or pool that gets no diskful replica (except the DISKLESS pool a diskless replica goes to), sorted by
+   * node then pool name; a node rejected as a whole has one entry without `pool`. A node listed here may still get a
+   * diskless replica (see `disklessPlacements`).
+   */
   rejections: Rejection[];
   /** One paragraph for humans: what was placed, or why not enough could be. */
   explanation: string;

@@ -1,10 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { autoplace } from '../../../../src/controller/autoplacer/autoplace.js';
+import type { Props } from '../../../../src/common/props/keys.js';
 import { needsTieBreaker } from '../../../../src/controller/autoplacer/diskless.js';
 import { cluster, GiB, placed, request } from './cluster.js';
 
 describe('needsTieBreaker', () => {
-  it.each([
+  const cases: [number, number, Props[], boolean][] = [
     [2, 0, [], true],
     [4, 0, [], true],
     [1, 0, [], false],
@@ -16,7 +17,8 @@ describe('needsTieBreaker', () => {
     [2, 0, [{ 'DrbdOptions/auto-add-quorum-tiebreaker': 'true' }, { 'DrbdOptions/auto-add-quorum-tiebreaker': 'false' }], true],
     [2, 0, [{ 'DrbdOptions/Resource/quorum': 'off' }], false],
     [2, 0, [{ 'DrbdOptions/Resource/quorum': 'majority' }], true],
-  ])('%p diskful, %p voting diskless, props %j -> %p', (diskfulCount, votingDisklessCount, props, expected) => {
+  ];
+  it.each(cases)('%p diskful, %p voting diskless, props %j -> %p', (diskfulCount, votingDisklessCount, props, expected) => {
     expect(needsTieBreaker({ diskfulCount, votingDisklessCount, props })).toBe(expected);
   });
 });
@@ -90,6 +92,14 @@ describe('tie-breaker', () => {
     expect(autoplace(off.snapshot(), request({ placeCount: 2 })).disklessPlacements).toEqual([]);
     const on = autoplace(off.snapshot(), request({ placeCount: 2 }, { props: { 'DrbdOptions/auto-add-quorum-tiebreaker': 'true' } }));
     expect(on.disklessPlacements).toHaveLength(1);
+  });
+
+  it('needs a DISKLESS pool on the node', () => {
+    // "a-thin-only" sorts first and is online, but has only a (too full) thin pool and no DISKLESS pool
+    const c = cluster().storage('n1').storage('n2').storage('a-thin-only', { noDisklessPool: true }, { free: 5n * GiB });
+    const result = autoplace(c.snapshot(), request({ placeCount: 2 }));
+    expect(placed(result)).toEqual(['n1:thin', 'n2:thin']);
+    expect(result.disklessPlacements).toEqual([]);
   });
 
   it('explains when no node can take it', () => {
