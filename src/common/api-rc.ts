@@ -17,6 +17,7 @@ export const ErrorCode = {
   NOT_ALLOWED: 'NOT_ALLOWED',
   SIZE_SHRINK: 'SIZE_SHRINK',
   CONFLICT: 'CONFLICT',
+  RANGE_EXHAUSTED: 'RANGE_EXHAUSTED',
   SUBSCRIPTION_REQUIRES_WEBSOCKET: 'SUBSCRIPTION_REQUIRES_WEBSOCKET',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

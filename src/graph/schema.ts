@@ -4,6 +4,7 @@ import './types/common.js';
 import './types/controller.js';
 import './types/events.js';
 import './types/node.js';
+import './types/placement.js';
 import './types/resource.js';
 import './types/resource-definition.js';
 import './types/resource-group.js';

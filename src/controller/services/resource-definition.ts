@@ -8,6 +8,7 @@ import { Resource } from '../../orm/entities/resource.js';
 import { VolumeDefinition, type IVolumeDefinition } from '../../orm/entities/volume-definition.js';
 import { Volume } from '../../orm/entities/volume.js';
 import type { ServiceContext } from '../context.js';
+import { allocateMinors, newDrbdSecret } from '../allocators/drbd.js';
 import { withTransaction } from '../transaction.js';
 import { getResourceDefinition, getResourceGroup, getVolumeDefinition } from './lookup.js';
 import { checkLayerStack, checkVolumeNumber, nextNumber } from './resource-group.js';
@@ -58,9 +59,10 @@ export async function createResourceDefinition(ctx: ServiceContext, input: Creat
   return withTransaction(ctx, 'Create resource definition', async (em, emit) => {
     const group = await getResourceGroup(em, input.resourceGroup ?? DEFAULT_RESOURCE_GROUP, 'input.resourceGroup');
     if (await em.count(ResourceDefinition, { nameKey: nameKey(name) })) throw ApiError.alreadyExists('resource definition', name, 'input.name');
-    const definition = em.create(ResourceDefinition, { name, resourceGroup: group, externalName: input.externalName ?? null, props, layerStack, flags: [] });
-    for (const spec of specs) {
-      const vd = em.create(VolumeDefinition, { resourceDefinition: definition, ...spec });
+    const definition = em.create(ResourceDefinition, { name, resourceGroup: group, externalName: input.externalName ?? null, props, layerStack, flags: [], drbdSecret: newDrbdSecret() });
+    const minors = await allocateMinors(em, specs.length);
+    for (const [i, spec] of specs.entries()) {
+      const vd = em.create(VolumeDefinition, { resourceDefinition: definition, ...spec, drbdMinor: minors[i]! });
       emit('VOLUME_DEFINITION', 'CREATED', [name, String(spec.volumeNumber)], vd);
     }
     await em.flush();
@@ -116,7 +118,8 @@ export async function createVolumeDefinition(ctx: ServiceContext, input: CreateV
       // Existing replicas would need the new volume realized on their nodes: that is placement work (issue 4).
       throw ApiError.invalid(ErrorCode.NOT_ALLOWED, 'input.resourceDefinition', `'${definition.name}' already has resources; volumes can only be added before it is deployed.`, 'Add the volume definition before creating resources.');
     }
-    const vd = em.create(VolumeDefinition, { resourceDefinition: definition, ...spec! });
+    const [minor] = await allocateMinors(em, 1);
+    const vd = em.create(VolumeDefinition, { resourceDefinition: definition, ...spec!, drbdMinor: minor! });
     await em.flush();
     emit('VOLUME_DEFINITION', 'CREATED', [definition.name, String(volumeNumber)], vd);
     return vd;

@@ -6,6 +6,7 @@ import { Resource, type IResource } from '../../orm/entities/resource.js';
 import { VolumeDefinition } from '../../orm/entities/volume-definition.js';
 import { Volume, type IVolume } from '../../orm/entities/volume.js';
 import type { ServiceContext } from '../context.js';
+import { allocateNodeId, allocateTcpPort } from '../allocators/drbd.js';
 import { withTransaction } from '../transaction.js';
 import { getNode, getResource, getResourceDefinition, getStoragePool } from './lookup.js';
 
@@ -37,7 +38,10 @@ export async function createResourceRecord(ctx: ServiceContext, input: CreateRes
     }
     if (await em.count(Resource, { resourceDefinition: definition, node })) throw ApiError.alreadyExists('resource', `${definition.name} on ${node.name}`, 'input.node');
     const flags: ResourceFlag[] = diskless ? ['DRBD_DISKLESS'] : [];
-    const resource = em.create(Resource, { resourceDefinition: definition, node, props, flags });
+    // Both locks are held (definition and node rows), so these numbers cannot be taken by a concurrent request.
+    const drbdNodeId = await allocateNodeId(em, definition);
+    const drbdPort = await allocateTcpPort(em, node);
+    const resource = em.create(Resource, { resourceDefinition: definition, node, props, flags, drbdNodeId, drbdPort });
     for (const vd of await em.find(VolumeDefinition, { resourceDefinition: definition }, { orderBy: { volumeNumber: 'asc' } })) {
       // A diskless volume has no backing storage to wait for.
       const volume = em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [], state: diskless ? 'CREATED' : 'PENDING' });

@@ -47,6 +47,7 @@ VolumeDefinitionRef.implement({
     uuid: t.exposeID('uuid'),
     volumeNumber: t.exposeInt('volumeNumber'),
     sizeKib: t.field({ type: 'KiB', resolve: (v) => v.sizeKib }),
+    drbdMinor: t.int({ nullable: true, description: 'DRBD minor number (/dev/drbd<minor>), unique in the cluster (MinorNrAutoRange, default 1000-49999).', resolve: (v) => v.drbdMinor ?? null }),
     flags: t.field({ type: [VolumeDefinitionFlagEnum], resolve: (v) => v.flags as never }),
     ...propsFields<IVolumeDefinition>(t),
     effectiveProps: t.field({

@@ -105,7 +105,7 @@ const XReplicasInput = builder.inputType('XReplicasOnDifferentInput', {
   fields: (t) => ({ key: t.string({ required: true }), count: t.int({ required: true }) }),
 });
 
-const SelectFilterInput = builder.inputType('SelectFilterInput', {
+export const SelectFilterInput = builder.inputType('SelectFilterInput', {
   description: 'Select filter fields. In modifyResourceGroup an omitted field is kept and null clears it. Node property keys without a namespace get Aux/ (site -> Aux/site).',
   fields: (t) => ({
     placeCount: t.int(),

@@ -18,6 +18,8 @@ ResourceRef.implement({
     resourceDefinition: t.field({ type: ResourceDefinitionRef, resolve: (r, _a, ctx) => ctx.loaders.resourceDefinition.load(r.resourceDefinition.id) }),
     node: t.field({ type: NodeRef, resolve: (r, _a, ctx) => ctx.loaders.node.load(r.node.id) }),
     flags: t.stringList({ description: 'LINSTOR resource flags, e.g. DRBD_DISKLESS, TIE_BREAKER, DELETE.', resolve: (r) => r.flags }),
+    drbdNodeId: t.int({ nullable: true, description: "DRBD node id of this replica within its definition (0-31).", resolve: (r) => r.drbdNodeId ?? null }),
+    drbdPort: t.int({ nullable: true, description: 'DRBD TCP port of this replica, unique on its node (TcpPortAutoRange, default 7000-7999).', resolve: (r) => r.drbdPort ?? null }),
     ...propsFields<IResource>(t),
     effectiveProps: t.field({
       type: [EffectivePropertyRef],

@@ -17,6 +17,8 @@ export const ResourceDefinition = defineEntity({
     props: propsProperty(),
     flags: stringList(),
     layerStack: stringList(),
+    /** DRBD shared secret of the definition's connections (LINSTOR: base64 of 15 random bytes). */
+    drbdSecret: p.string().length(64).nullable(),
   },
   indexes: [
     { name: 'resource_definition_props_gin', expression: 'create index "resource_definition_props_gin" on "resource_definition" using gin ("props")' },

@@ -3,10 +3,12 @@ import { Migration20261125164548_initial } from './Migration20261125164548_initi
 import { Migration20261125164600_defaults } from './Migration20261125164600_defaults.js';
 import { Migration20261125165650_net_interface_one_active } from './Migration20261125165650_net_interface_one_active.js';
 import { Migration20261125171628_satellite_state } from './Migration20261125171628_satellite_state.js';
+import { Migration20261125180421_drbd_numbers } from './Migration20261125180421_drbd_numbers.js';
 
 export const MIGRATIONS = [
   { name: 'Migration20261125164548_initial', class: Migration20261125164548_initial },
   { name: 'Migration20261125164600_defaults', class: Migration20261125164600_defaults },
   { name: 'Migration20261125165650_net_interface_one_active', class: Migration20261125165650_net_interface_one_active },
   { name: 'Migration20261125171628_satellite_state', class: Migration20261125171628_satellite_state },
+  { name: 'Migration20261125180421_drbd_numbers', class: Migration20261125180421_drbd_numbers },
 ];

@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { INode } from '../../orm/entities/node.js';
+import type { IResourceDefinition } from '../../orm/entities/resource-definition.js';
+import { DEFAULT_MINOR_RANGE, DEFAULT_TCP_PORT_RANGE, exhausted, lowestFree, NODE_ID_RANGE, rangeFrom } from './ranges.js';
+import { ControllerConfig } from '../../orm/entities/controller-config.js';
+
+/**
+ * DRBD number allocation inside a service's transaction. Numbers are derived from the rows that hold them (a
+ * resource's port and node id, a volume definition's minor), so deleting the row frees the number: nothing leaks.
+ * Races are ruled out by locks taken before reading what is used, and unique constraints stay the last word:
+ * - ports are per node: the caller holds the node row lock (getNode in a transaction);
+ * - node ids are per definition: the caller holds the definition row lock (getResourceDefinition);
+ * - minors are cluster-wide: a transaction-scoped advisory lock serializes their allocation.
+ */
+
+async function rows<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
+  return em.getConnection().execute(sql, params, 'all', em.getTransactionContext());
+}
+
+async function controllerProps(em: EntityManager) {
+  return (await em.findOneOrFail(ControllerConfig, { id: 1 })).props;
+}
+
+/** The lowest free DRBD TCP port on `node` (range: node, then controller `TcpPortAutoRange`, default 7000-7999). */
+export async function allocateTcpPort(em: EntityManager, node: INode): Promise<number> {
+  const range = rangeFrom('TcpPortAutoRange', [{ name: `node ${node.name}`, props: node.props }, { name: 'the controller', props: await controllerProps(em) }], DEFAULT_TCP_PORT_RANGE);
+  const used = await rows<{ drbd_port: number }>(em, 'select drbd_port from resource where node_id = ? and drbd_port between ? and ?', [node.id, range.low, range.high]);
+  const port = lowestFree(range, used.map((r) => r.drbd_port));
+  if (port === null) {
+    throw exhausted(`DRBD TCP port on node ${node.name}`, range, `Widen the range with the property TcpPortAutoRange on node ${node.name} or on the controller (e.g. 7000-8999), or delete resources on that node.`);
+  }
+  return port;
+}
+
+/** The lowest free DRBD node id (0-31) among the replicas of `definition`. */
+export async function allocateNodeId(em: EntityManager, definition: IResourceDefinition): Promise<number> {
+  const used = await rows<{ drbd_node_id: number }>(em, 'select drbd_node_id from resource where resource_definition_id = ? and drbd_node_id is not null', [definition.id]);
+  const id = lowestFree(NODE_ID_RANGE, used.map((r) => r.drbd_node_id));
+  if (id === null) {
+    throw exhausted(`DRBD node id for ${definition.name}`, { ...NODE_ID_RANGE, source: 'DRBD 9 limit' }, 'A DRBD resource has at most 32 replicas: delete a replica of this definition first.');
+  }
+  return id;
+}
+
+/** `count` free DRBD minors (controller `MinorNrAutoRange`, default 1000-49999), cluster-wide. */
+export async function allocateMinors(em: EntityManager, count: number): Promise<number[]> {
+  if (count === 0) return [];
+  // Serializes minor allocation across concurrent transactions until they commit.
+  await rows(em, "select pg_advisory_xact_lock(hashtext('blockplane:drbd-minor'))", []);
+  const range = rangeFrom('MinorNrAutoRange', [{ name: 'the controller', props: await controllerProps(em) }], DEFAULT_MINOR_RANGE);
+  const used = new Set((await rows<{ drbd_minor: number }>(em, 'select drbd_minor from volume_definition where drbd_minor between ? and ?', [range.low, range.high])).map((r) => r.drbd_minor));
+  const minors: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const minor = lowestFree(range, used);
+    if (minor === null) {
+      throw exhausted('DRBD minor number', range, 'Widen the range with the controller property MinorNrAutoRange (e.g. 1000-99999), or delete volume definitions.');
+    }
+    used.add(minor);
+    minors.push(minor);
+  }
+  return minors;
+}
+
+/** A new DRBD shared secret: base64 of 15 random bytes, 20 characters (LINSTOR's format). */
+export function newDrbdSecret(): string {
+  return randomBytes(15).toString('base64');
+}

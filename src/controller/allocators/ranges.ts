@@ -1,0 +1,46 @@
+import { ApiError, ErrorCode } from '../../common/api-rc.js';
+import type { Props } from '../../common/props/keys.js';
+
+/** An inclusive number range, e.g. DRBD TCP ports 7000-7999. */
+export interface NumberRange {
+  low: number;
+  high: number;
+  /** The property that set it, or 'default'. */
+  source: string;
+}
+
+export const DEFAULT_TCP_PORT_RANGE = { low: 7000, high: 7999 };
+export const DEFAULT_MINOR_RANGE = { low: 1000, high: 49999 };
+/** DRBD 9 node ids of one resource: 0-31. */
+export const NODE_ID_RANGE = { low: 0, high: 31 };
+
+/**
+ * Reads a range property (`TcpPortAutoRange`, `MinorNrAutoRange`) from the first layer that sets it (e.g. node, then
+ * controller), else the default. The value was validated when it was set.
+ */
+export function rangeFrom(key: string, layers: readonly { name: string; props: Props }[], fallback: { low: number; high: number }): NumberRange {
+  for (const layer of layers) {
+    const m = /^(\d+)-(\d+)$/.exec(layer.props[key] ?? '');
+    if (m) return { low: Number(m[1]), high: Number(m[2]), source: `${key} on ${layer.name}` };
+  }
+  return { ...fallback, source: 'default' };
+}
+
+/** Smallest number of `range` not in `used`. Pure. */
+export function lowestFree(range: { low: number; high: number }, used: Iterable<number>): number | null {
+  const taken = new Set(used);
+  for (let n = range.low; n <= range.high; n++) if (!taken.has(n)) return n;
+  return null;
+}
+
+/**
+ * Refusal for a range with no free number: names the range, what exhausted it, and the setting that widens it.
+ */
+export function exhausted(what: string, range: NumberRange, widenWith: string): ApiError {
+  return new ApiError({
+    code: ErrorCode.RANGE_EXHAUSTED,
+    message: `No free ${what} is left in ${range.low}-${range.high} (${range.source}).`,
+    correction: widenWith,
+    details: { low: range.low, high: range.high, source: range.source },
+  });
+}

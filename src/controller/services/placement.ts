@@ -1,0 +1,120 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { DEFAULT_RESOURCE_GROUP } from '../../common/names.js';
+import { parseKiB, type KiB } from '../../common/sizes.js';
+import type { ProviderKind } from '../../common/vocabulary.js';
+import { ControllerConfig } from '../../orm/entities/controller-config.js';
+import { Node } from '../../orm/entities/node.js';
+import type { IResourceGroup } from '../../orm/entities/resource-group.js';
+import { Resource } from '../../orm/entities/resource.js';
+import { StoragePool } from '../../orm/entities/storage-pool.js';
+import { VolumeDefinition } from '../../orm/entities/volume-definition.js';
+import { Volume } from '../../orm/entities/volume.js';
+import { autoplace } from '../autoplacer/autoplace.js';
+import type { PlacementFilter, PlacementResult, PlacementSnapshot } from '../autoplacer/types.js';
+import { getResourceDefinition, getResourceGroup } from './lookup.js';
+import { checkSelectFilter, type SelectFilterInput } from './resource-group.js';
+
+export interface PlacementPlanInput {
+  /** Plan more replicas for this definition (its group's filter, its volume sizes). */
+  resourceDefinition?: string | null;
+  /** Or plan a spawn from this group (default DfltRscGrp) of a new definition with these volume sizes. */
+  resourceGroup?: string | null;
+  volumeSizes?: readonly string[] | null;
+  /** Fields that override the group's select filter for this plan. */
+  selectFilter?: SelectFilterInput | null;
+  additionalReplicas?: number | null;
+}
+
+/**
+ * Loads the placement snapshot: every node, every pool with what is already placed in it, every resource. The
+ * autoplacer itself stays pure (no database inside), so the same code answers dry runs and real placements.
+ */
+export async function loadPlacementSnapshot(em: EntityManager): Promise<PlacementSnapshot> {
+  const nodes = await em.find(Node, {}, { orderBy: { id: 'asc' } });
+  const pools = await em.find(StoragePool, {}, { populate: ['node'], orderBy: { id: 'asc' } });
+  const resources = await em.find(Resource, {}, { populate: ['node', 'resourceDefinition'] });
+  const volumes = await em.find(Volume, {}, { populate: ['volumeDefinition', 'resource'] });
+  const controller = await em.findOneOrFail(ControllerConfig, { id: 1 });
+  const reserved = new Map<number, KiB>();
+  const users = new Map<number, Set<number>>();
+  for (const v of volumes) {
+    if (v.resource.flags.includes('DELETE')) continue;
+    const poolId = v.storagePool.id;
+    reserved.set(poolId, (reserved.get(poolId) ?? 0n) + v.volumeDefinition.sizeKib);
+    users.set(poolId, (users.get(poolId) ?? new Set()).add(v.resource.id));
+  }
+  return {
+    nodes: nodes.map((n) => ({ name: n.name, type: n.type, connectionStatus: n.connectionStatus, props: n.props })),
+    pools: pools.map((p) => ({
+      node: p.node.name,
+      name: p.name,
+      providerKind: p.providerKind,
+      props: p.props,
+      totalKib: p.totalCapacityKib ?? null,
+      freeKib: p.freeCapacityKib ?? null,
+      reservedKib: reserved.get(p.id) ?? 0n,
+      resourceCount: users.get(p.id)?.size ?? 0,
+      lastError: p.lastError ?? null,
+    })),
+    resources: resources.map((r) => ({
+      resourceDefinition: r.resourceDefinition.name,
+      node: r.node.name,
+      diskless: r.flags.includes('DRBD_DISKLESS') || r.flags.includes('DISKLESS'),
+      deleting: r.flags.includes('DELETE'),
+      tieBreaker: r.flags.includes('TIE_BREAKER'),
+    })),
+    controllerProps: controller.props,
+  };
+}
+
+/** The group's stored select filter with the request's fields laid over it (LINSTOR merges the same way). */
+export function mergeFilter(group: IResourceGroup, override: SelectFilterInput | null | undefined): PlacementFilter {
+  const columns = override ? checkSelectFilter(override, 'input.selectFilter') : {};
+  const g = { ...group, ...columns };
+  return {
+    placeCount: g.placeCount ?? null,
+    storagePoolList: g.storagePoolList,
+    storagePoolDisklessList: g.storagePoolDisklessList,
+    doNotPlaceWithRsc: g.doNotPlaceWithRsc,
+    doNotPlaceWithRscRegex: g.doNotPlaceWithRscRegex ?? null,
+    replicasOnSame: g.replicasOnSame,
+    replicasOnDifferent: g.replicasOnDifferent,
+    xReplicasOnDifferent: g.xReplicasOnDifferent,
+    providerList: g.providerList as ProviderKind[],
+    nodeNameList: g.nodeNameList,
+    disklessOnRemaining: g.disklessOnRemaining ?? null,
+  };
+}
+
+/**
+ * A dry run of the autoplacer: where replicas would go now and, for every node or pool not chosen, why. Writes
+ * nothing.
+ */
+export async function placementPlan(em: EntityManager, input: PlacementPlanInput): Promise<PlacementResult & { resourceDefinition: string; sizeKib: KiB }> {
+  let name: string;
+  let group: IResourceGroup;
+  let sizeKib: KiB;
+  let props = {};
+  if (input.resourceDefinition) {
+    const definition = await getResourceDefinition(em, input.resourceDefinition, 'input.resourceDefinition');
+    group = await getResourceGroup(em, (await em.populate(definition, ['resourceGroup'])).resourceGroup.name, 'input.resourceDefinition');
+    const vds = await em.find(VolumeDefinition, { resourceDefinition: definition });
+    sizeKib = vds.reduce((sum, vd) => sum + vd.sizeKib, 0n);
+    name = definition.name;
+    props = { ...group.props, ...definition.props };
+  } else {
+    group = await getResourceGroup(em, input.resourceGroup ?? DEFAULT_RESOURCE_GROUP, 'input.resourceGroup');
+    sizeKib = (input.volumeSizes ?? []).reduce((sum, s, i) => sum + parseKiB(s, `input.volumeSizes[${i}]`), 0n);
+    name = '(new definition)';
+    props = { ...group.props };
+  }
+  const snapshot = await loadPlacementSnapshot(em);
+  const result = autoplace(snapshot, {
+    resourceDefinition: name,
+    sizeKib,
+    filter: mergeFilter(group, input.selectFilter),
+    additionalReplicas: input.additionalReplicas ?? null,
+    props,
+  });
+  return { ...result, resourceDefinition: name, sizeKib };
+}
