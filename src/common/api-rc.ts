@@ -18,6 +18,7 @@ export const ErrorCode = {
   SIZE_SHRINK: 'SIZE_SHRINK',
   CONFLICT: 'CONFLICT',
   RANGE_EXHAUSTED: 'RANGE_EXHAUSTED',
+  PLACEMENT_FAILED: 'PLACEMENT_FAILED',
   SUBSCRIPTION_REQUIRES_WEBSOCKET: 'SUBSCRIPTION_REQUIRES_WEBSOCKET',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -66,3 +66,14 @@ export const MAX_VOLUME_NUMBER = 65534;
 /** Lifecycle of a volume on its satellite. */
 export const VOLUME_STATES = ['PENDING', 'CREATING', 'CREATED', 'RESIZING', 'FAILED', 'DELETING'] as const;
 export type VolumeState = (typeof VOLUME_STATES)[number];
+
+/** What a placement job does. */
+export const JOB_KINDS = ['SPAWN', 'AUTOPLACE', 'CREATE', 'DELETE', 'GROW'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+/**
+ * A placement job's life: QUEUED (recorded), PLACED (records written, nodes chosen), REALIZING (satellites are at
+ * work), DONE (every node acknowledged), FAILED (with the reason; satellites keep retrying what failed).
+ */
+export const JOB_STATES = ['QUEUED', 'PLACED', 'REALIZING', 'DONE', 'FAILED'] as const;
+export type JobState = (typeof JOB_STATES)[number];

@@ -1,6 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { NodeChange } from '../orm/entities/node-change.js';
 import { Node, type INode } from '../orm/entities/node.js';
+import { PlacementJob, PlacementJobNode, type IPlacementJob } from '../orm/entities/placement-job.js';
+import type { JobKind } from '../common/vocabulary.js';
 import { translateDbError } from '../orm/errors.js';
 import type { ServiceContext } from './context.js';
 import type { ModelAction, ModelEvent, ModelKind } from './events/bus.js';
@@ -21,10 +23,16 @@ export type Emit = (kind: ModelKind, action: ModelAction, path: string[], subjec
  */
 export type Touch = (node: INode | { id: number }, reason: string) => void;
 
+/**
+ * Records a placement job for this transaction's changes: it waits for every node touched in the transaction to
+ * acknowledge the revision drawn for it here. Returns the job (its node list is filled at the end).
+ */
+export type RecordJob = (kind: JobKind, resourceDefinition: string) => IPlacementJob;
+
 export async function withTransaction<T>(
   ctx: ServiceContext,
   name: string,
-  fn: (em: EntityManager, emit: Emit, touch: Touch) => Promise<T>,
+  fn: (em: EntityManager, emit: Emit, touch: Touch, job: RecordJob) => Promise<T>,
 ): Promise<T> {
   const pending: { kind: ModelKind; action: ModelAction; path: string[]; subject: { uuid: string } | string | null }[] = [];
   const emit: Emit = (kind, action, path, subject = null) => pending.push({ kind, action, path, subject });
@@ -38,7 +46,10 @@ export async function withTransaction<T>(
         const touch: Touch = (node, reason) => {
           if (!touched.has(node.id)) touched.set(node.id, reason);
         };
-        const value = await fn(em as EntityManager, emit, touch);
+        let job: IPlacementJob | undefined;
+        const recordJob: RecordJob = (kind, resourceDefinition) =>
+          (job ??= em.create(PlacementJob, { kind, state: 'PLACED', resourceDefinition, reason: null, finishedAt: null }));
+        const value = await fn(em as EntityManager, emit, touch, recordJob);
         await em.flush();
         if (touched.size > 0) {
           // A node's revisions must follow commit order: a sequence id taken by a transaction that commits later
@@ -49,8 +60,15 @@ export async function withTransaction<T>(
           await em
             .getConnection()
             .execute(`select id from node where id in (${ids.map(() => '?').join(', ')}) order by id for no key update`, ids, 'all', em.getTransactionContext());
-          for (const id of ids) em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${touched.get(id)}`.slice(0, 200) });
+          const changes = ids.map((id) => em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${touched.get(id)}`.slice(0, 200) }));
           await em.flush();
+          if (job) for (const change of changes) em.create(PlacementJobNode, { job, node: change.node, revision: change.id });
+        }
+        if (job) {
+          // Nothing for a satellite to do (e.g. only diskless changes): the job is done with the commit.
+          if (touched.size === 0) Object.assign(job, { state: 'DONE', finishedAt: new Date() });
+          await em.flush();
+          emit('PLACEMENT_JOB', 'CREATED', [job.kind, job.resourceDefinition], job);
         }
         return value;
       },

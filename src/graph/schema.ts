@@ -5,6 +5,7 @@ import './types/controller.js';
 import './types/events.js';
 import './types/node.js';
 import './types/placement.js';
+import './types/placement-job.js';
 import './types/resource.js';
 import './types/resource-definition.js';
 import './types/resource-group.js';

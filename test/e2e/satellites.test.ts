@@ -257,4 +257,56 @@ describe('controller with real satellite processes', () => {
     expect(proc.exitCode).toBeNull(); // keeps retrying: an operator may fix the secret
     proc.kill('SIGTERM');
   });
+
+  it('spawns 3 replicas across 4 nodes (one offline): backing volumes on the chosen nodes, jobs to DONE, growth, a restart mid-job, deletion', async () => {
+    const s4: Satellite = { name: 's4', secret: '', output: '' };
+    s4.secret = (await gql(`mutation { createNode(input: { name: "s4", netInterfaces: [{ address: "127.0.0.1" }] }) { satelliteSecret } }`)).createNode.satelliteSecret;
+    await mkdir(path.join(dir, 's4', 'thin'), { recursive: true });
+    await gql(`mutation($i: CreateStoragePoolInput!) { createStoragePool(input: $i) { name } }`, {
+      i: { node: 's4', name: 'thin', providerKind: 'FILE_THIN', props: [{ key: 'StorDriver/FileDir', value: path.join(dir, 's4', 'thin') }] },
+    });
+    sats.set('s4', s4);
+    s4.proc = startSatellite(s4);
+    await waitStatus('s4', 'ONLINE');
+    expect((await nodeStatus('s2')).connectionStatus).not.toBe('ONLINE'); // s2 is down since the previous test
+    await until('capacity of s4', async () => (await gql(`{ storagePool(node: "s4", name: "thin") { freeCapacityKib } }`)).storagePool.freeCapacityKib !== null);
+    await gql(`mutation { createResourceGroup(input: { name: "e2e", selectFilter: { placeCount: 3, storagePoolList: ["thin"] } }) { name } }`);
+
+    const job = async (uuid: string) => (await gql(`query($u: ID!) { placementJob(uuid: $u) { state reason } }`, { u: uuid })).placementJob;
+    const spawn = async (name: string) =>
+      (await gql(`mutation($i: SpawnResourcesInput!) { spawnResources(input: $i) { job { uuid } resourceDefinition { resources { node { name } } } } }`, {
+        i: { resourceGroup: 'e2e', resourceDefinition: name, volumeSizes: ['16MiB'] },
+      })).spawnResources;
+
+    const first = await spawn('spawned');
+    const chosen = first.resourceDefinition.resources.map((r: any) => r.node.name).sort();
+    expect(chosen).toEqual(['s1', 's3', 's4']);
+    await until('spawn job DONE', async () => (await job(first.job.uuid)).state === 'DONE');
+    for (const node of chosen) expect(await imagesIn(node)).toContain('spawned_00000.img');
+    expect(await imagesIn('s2')).not.toContain('spawned_00000.img');
+
+    await gql(`mutation { modifyVolumeDefinition(input: { resourceDefinition: "spawned", volumeNumber: 0, sizeKib: "32MiB" }) { sizeKib } }`);
+    const grow = (await gql(`{ placementJobs(filter: { resourceDefinitions: ["spawned"] }) { edges { node { uuid kind } } } }`)).placementJobs.edges.map((e: any) => e.node).find((j: any) => j.kind === 'GROW');
+    await until('grow job DONE', async () => (await job(grow.uuid)).state === 'DONE');
+    for (const node of chosen) expect(statSync(path.join(dir, node, 'thin', 'spawned_00000.img')).size).toBe(32 * MiB);
+
+    // A controller restart while a job is under way: the job finishes afterwards, its volumes exist exactly once.
+    const second = await spawn('across-restart');
+    await controller.stop();
+    await startCtl();
+    await until('job DONE after the restart', async () => (await job(second.job.uuid)).state === 'DONE');
+    for (const node of chosen) expect((await imagesIn(node)).filter((f) => f.startsWith('across-restart_'))).toEqual(['across-restart_00000.img']);
+
+    for (const rd of ['spawned', 'across-restart']) for (const node of chosen) await deleteResource({ resourceDefinition: rd, node });
+    await until('volumes gone', async () => {
+      for (const node of chosen) if ((await imagesIn(node)).some((f) => f.startsWith('spawned_') || f.startsWith('across-restart_'))) return false;
+      return true;
+    });
+    const deletes = (await gql(`{ placementJobs(filter: { resourceDefinitions: ["spawned", "across-restart"] }) { edges { node { kind state } } } }`)).placementJobs.edges.map((e: any) => e.node);
+    await until('delete jobs DONE', async () => {
+      const jobs = (await gql(`{ placementJobs(filter: { resourceDefinitions: ["spawned", "across-restart"], states: [PLACED, REALIZING, FAILED] }) { totalCount } }`)).placementJobs;
+      return jobs.totalCount === 0;
+    });
+    expect(deletes.filter((j: any) => j.kind === 'DELETE')).toHaveLength(6);
+  });
 });

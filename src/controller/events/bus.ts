@@ -17,6 +17,7 @@ export const MODEL_KINDS = [
   'VOLUME_DEFINITION',
   'RESOURCE',
   'VOLUME',
+  'PLACEMENT_JOB',
 ] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 

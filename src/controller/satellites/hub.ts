@@ -21,6 +21,7 @@ import { Node } from '../../orm/entities/node.js';
 import type { EventBus } from '../events/bus.js';
 import { AsyncQueue } from '../events/queue.js';
 import { buildDesiredState } from './desired-state.js';
+import { markJobsSent } from './jobs.js';
 import { ingestReport } from './reports.js';
 import { verifySecret } from './secrets.js';
 
@@ -186,6 +187,7 @@ export class SatelliteHub {
       while (s.dirty && !s.queue.closed && this.connections.get(c.nodeId) === c) {
         s.dirty = false;
         const next = await buildDesiredState(this.options.orm.em.fork(), c.nodeId);
+        if (!s.lastSent || next.revision !== s.lastSent.revision) await this.jobsSent(c.nodeId, next.revision);
         if (!s.lastSent) s.queue.push({ type: 'full', state: next });
         else if (next.revision !== s.lastSent.revision) s.queue.push(diffDesiredState(s.lastSent, next));
         else if (!isEmptyDelta(diffDesiredState(s.lastSent, next))) {
@@ -203,6 +205,17 @@ export class SatelliteHub {
       setTimeout(() => void this.pump(c, s), 1000).unref();
     } finally {
       s.pumping = false;
+    }
+  }
+
+  /** Jobs waiting for this node up to `revision` are now being realized: say so, without holding up the stream. */
+  private async jobsSent(nodeId: number, revision: number): Promise<void> {
+    try {
+      const jobs = await markJobsSent(this.options.orm.em.fork(), nodeId, revision);
+      const at = new Date();
+      for (const j of jobs) this.options.events.publish({ kind: 'PLACEMENT_JOB', action: 'MODIFIED', path: [j.kind, j.resourceDefinition], uuid: j.uuid, at });
+    } catch (err) {
+      this.log.warn({ err }, 'could not mark jobs as realizing');
     }
   }
 

@@ -10,6 +10,7 @@ import { Volume } from '../../orm/entities/volume.js';
 import type { EventBus } from '../events/bus.js';
 import { withTransaction } from '../transaction.js';
 import { nodeRevision } from './desired-state.js';
+import { advanceJobs } from './jobs.js';
 
 /**
  * Records what a satellite reported after a reconcile pass, in one transaction:
@@ -87,6 +88,8 @@ export async function ingestReport(
         emit('VOLUME', 'MODIFIED', [volume.resource.resourceDefinition.name, node.name, String(volume.volumeDefinition.volumeNumber)], volume);
       }
     }
+
+    await advanceJobs(tx, nodeId, report, emit);
 
     const marked = await tx.find(Resource, { node, flags: { $contains: ['DELETE'] } }, { populate: ['resourceDefinition'] });
     if (marked.length > 0 && report.converged && !report.fatal && report.revision >= (await nodeRevision(tx, nodeId))) {

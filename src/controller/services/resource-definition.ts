@@ -129,7 +129,7 @@ export async function createVolumeDefinition(ctx: ServiceContext, input: CreateV
 /** Changes a volume definition's properties and grows it. Shrinking is refused: it would destroy data. */
 export async function modifyVolumeDefinition(ctx: ServiceContext, input: ModifyVolumeDefinitionInput): Promise<IVolumeDefinition> {
   const newSize = input.sizeKib == null ? null : checkSize(input.sizeKib, 'input.sizeKib');
-  return withTransaction(ctx, 'Modify volume definition', async (em, emit, touch) => {
+  return withTransaction(ctx, 'Modify volume definition', async (em, emit, touch, job) => {
     const definition = await getResourceDefinition(em, input.resourceDefinition, 'input.resourceDefinition');
     const vd = await getVolumeDefinition(em, definition, input.volumeNumber, 'input.volumeNumber');
     vd.props = applyPropsChange('volumeDefinition', vd.props, input.props, 'input.props');
@@ -148,6 +148,7 @@ export async function modifyVolumeDefinition(ctx: ServiceContext, input: ModifyV
       await em.flush();
       // Every replica grows: each node with a volume of this definition gets the new size.
       volumes.forEach((v) => touch(v.resource.node, `volume ${definition.name}/${vd.volumeNumber} grown`));
+      if (volumes.length > 0) job('GROW', definition.name);
     }
     await em.flush();
     emit('VOLUME_DEFINITION', 'MODIFIED', [definition.name, String(vd.volumeNumber)], vd);

@@ -1,3 +1,8 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Props } from '../../common/props/keys.js';
+import type { INode } from '../../orm/entities/node.js';
+import type { IResourceDefinition } from '../../orm/entities/resource-definition.js';
+import type { IStoragePool } from '../../orm/entities/storage-pool.js';
 import { ApiError, ErrorCode } from '../../common/api-rc.js';
 import { DEFAULT_DISKLESS_STORAGE_POOL } from '../../common/names.js';
 import { applyPropsChange, initialProps, type PropsChange } from '../../common/props/change.js';
@@ -7,7 +12,7 @@ import { VolumeDefinition } from '../../orm/entities/volume-definition.js';
 import { Volume, type IVolume } from '../../orm/entities/volume.js';
 import type { ServiceContext } from '../context.js';
 import { allocateNodeId, allocateTcpPort } from '../allocators/drbd.js';
-import { withTransaction } from '../transaction.js';
+import { withTransaction, type Emit, type Touch } from '../transaction.js';
 import { getNode, getResource, getResourceDefinition, getStoragePool } from './lookup.js';
 
 export interface CreateResourceRecordInput {
@@ -25,7 +30,7 @@ export interface CreateResourceRecordInput {
  */
 export async function createResourceRecord(ctx: ServiceContext, input: CreateResourceRecordInput): Promise<IResource> {
   const props = initialProps('resource', input.props, 'input.props');
-  return withTransaction(ctx, 'Create resource', async (em, emit, touch) => {
+  return withTransaction(ctx, 'Create resource', async (em, emit, touch, job) => {
     const definition = await getResourceDefinition(em, input.resourceDefinition, 'input.resourceDefinition');
     const node = await getNode(em, input.node, 'input.node');
     if (!STORAGE_NODE_TYPES.includes(node.type)) {
@@ -37,21 +42,37 @@ export async function createResourceRecord(ctx: ServiceContext, input: CreateRes
       throw ApiError.invalid(ErrorCode.INVALID_VALUE, 'input.storagePool', `Pool '${pool.name}' is ${pool.providerKind}, which does not fit a ${diskless ? 'diskless' : 'diskful'} resource.`, diskless ? 'Use a DISKLESS pool.' : 'Use a pool with storage, or set diskless: true.');
     }
     if (await em.count(Resource, { resourceDefinition: definition, node })) throw ApiError.alreadyExists('resource', `${definition.name} on ${node.name}`, 'input.node');
-    const flags: ResourceFlag[] = diskless ? ['DRBD_DISKLESS'] : [];
-    // Both locks are held (definition and node rows), so these numbers cannot be taken by a concurrent request.
-    const drbdNodeId = await allocateNodeId(em, definition);
-    const drbdPort = await allocateTcpPort(em, node);
-    const resource = em.create(Resource, { resourceDefinition: definition, node, props, flags, drbdNodeId, drbdPort });
-    for (const vd of await em.find(VolumeDefinition, { resourceDefinition: definition }, { orderBy: { volumeNumber: 'asc' } })) {
-      // A diskless volume has no backing storage to wait for.
-      const volume = em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [], state: diskless ? 'CREATED' : 'PENDING' });
-      emit('VOLUME', 'CREATED', [definition.name, node.name, String(vd.volumeNumber)], volume);
-    }
-    await em.flush();
-    touch(node, `resource ${definition.name} created`);
-    emit('RESOURCE', 'CREATED', [definition.name, node.name], resource);
+    const resource = await addResource(em, emit, touch, { definition, node, pool, flags: diskless ? ['DRBD_DISKLESS'] : [], props });
+    job('CREATE', definition.name);
     return resource;
   });
+}
+
+/**
+ * Writes one replica inside a caller's transaction: the resource with its DRBD node id and port, one volume per
+ * volume definition in `pool`, the node's change-log entry and the events. The caller holds the definition and
+ * node row locks (so the numbers are its own) and has checked that the node may hold it.
+ */
+export async function addResource(
+  em: EntityManager,
+  emit: Emit,
+  touch: Touch,
+  spec: { definition: IResourceDefinition; node: INode; pool: IStoragePool; flags: ResourceFlag[]; props?: Props },
+): Promise<IResource> {
+  const { definition, node, pool } = spec;
+  const diskless = pool.providerKind === 'DISKLESS';
+  const drbdNodeId = await allocateNodeId(em, definition);
+  const drbdPort = await allocateTcpPort(em, node);
+  const resource = em.create(Resource, { resourceDefinition: definition, node, props: spec.props ?? {}, flags: spec.flags, drbdNodeId, drbdPort });
+  for (const vd of await em.find(VolumeDefinition, { resourceDefinition: definition }, { orderBy: { volumeNumber: 'asc' } })) {
+    // A diskless volume has no backing storage to wait for.
+    const volume = em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [], state: diskless ? 'CREATED' : 'PENDING' });
+    emit('VOLUME', 'CREATED', [definition.name, node.name, String(vd.volumeNumber)], volume);
+  }
+  await em.flush();
+  touch(node, `resource ${definition.name} created`);
+  emit('RESOURCE', 'CREATED', [definition.name, node.name], resource);
+  return resource;
 }
 
 /**
@@ -59,7 +80,7 @@ export async function createResourceRecord(ctx: ServiceContext, input: CreateRes
  * reports them DELETED, and only then the record goes (see the satellite report ingestion). Idempotent.
  */
 export async function deleteResourceRecord(ctx: ServiceContext, input: { resourceDefinition: string; node: string }): Promise<IResource> {
-  return withTransaction(ctx, 'Delete resource', async (em, emit, touch) => {
+  return withTransaction(ctx, 'Delete resource', async (em, emit, touch, job) => {
     // The node row first, like report ingestion does, so the two never wait for each other in opposite orders.
     await getNode(em, input.node, 'input.node');
     const resource = await getResource(em, input.resourceDefinition, input.node, 'input');
@@ -69,6 +90,7 @@ export async function deleteResourceRecord(ctx: ServiceContext, input: { resourc
       volumes.forEach((v) => (v.state = 'DELETING'));
       await em.flush();
       touch(resource.node, `resource ${input.resourceDefinition} deleted`);
+      job('DELETE', input.resourceDefinition);
       emit('RESOURCE', 'MODIFIED', [input.resourceDefinition, input.node], resource);
     }
     return resource;

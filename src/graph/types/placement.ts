@@ -34,7 +34,7 @@ const RejectionRef = builder.objectRef<PlacementResult['rejections'][number]>('P
   }),
 });
 
-const PlacementPlanRef = builder.objectRef<Plan>('PlacementPlan').implement({
+export const PlacementPlanRef = builder.objectRef<Plan>('PlacementPlan').implement({
   description: 'What the autoplacer would do now, without doing it.',
   fields: (t) => ({
     ok: t.exposeBoolean('ok', { description: 'Whether every needed replica found a place.' }),

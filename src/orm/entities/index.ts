@@ -2,6 +2,7 @@
 import { ControllerConfig } from './controller-config.js';
 import { NetInterface } from './net-interface.js';
 import { NodeChange } from './node-change.js';
+import { PlacementJob, PlacementJobNode } from './placement-job.js';
 import { Node } from './node.js';
 import { Resource } from './resource.js';
 import { ResourceDefinition } from './resource-definition.js';
@@ -23,4 +24,6 @@ export const ALL_ENTITIES = [
   Resource,
   Volume,
   NodeChange,
+  PlacementJob,
+  PlacementJobNode,
 ];

@@ -4,6 +4,7 @@ import { Migration20261125164600_defaults } from './Migration20261125164600_defa
 import { Migration20261125165650_net_interface_one_active } from './Migration20261125165650_net_interface_one_active.js';
 import { Migration20261125171628_satellite_state } from './Migration20261125171628_satellite_state.js';
 import { Migration20261125180421_drbd_numbers } from './Migration20261125180421_drbd_numbers.js';
+import { Migration20261125181155_placement_jobs } from './Migration20261125181155_placement_jobs.js';
 
 export const MIGRATIONS = [
   { name: 'Migration20261125164548_initial', class: Migration20261125164548_initial },
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261125165650_net_interface_one_active', class: Migration20261125165650_net_interface_one_active },
   { name: 'Migration20261125171628_satellite_state', class: Migration20261125171628_satellite_state },
   { name: 'Migration20261125180421_drbd_numbers', class: Migration20261125180421_drbd_numbers },
+  { name: 'Migration20261125181155_placement_jobs', class: Migration20261125181155_placement_jobs },
 ];

@@ -1,0 +1,45 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { nameKey } from '../../common/names.js';
+import type { ApplyReport } from '../../common/protocol/satellite.js';
+import { PlacementJobNode } from '../../orm/entities/placement-job.js';
+import type { Emit } from '../transaction.js';
+
+/**
+ * Moves placement jobs forward from what a node's satellite reported, inside the report's transaction:
+ * - DONE when every node of the job has acknowledged (appliedRevision >= the revision the job drew for it);
+ * - FAILED (with the satellite's error) when a volume of the job's definition failed on this node; the satellite
+ *   keeps retrying, and a later acknowledgement still makes the job DONE.
+ * The node row of `nodeId` carries its new appliedRevision already (same transaction).
+ */
+export async function advanceJobs(em: EntityManager, nodeId: number, report: ApplyReport, emit: Emit): Promise<void> {
+  const mine = await em.find(PlacementJobNode, { node: nodeId, job: { state: { $in: ['PLACED', 'REALIZING', 'FAILED'] } } }, { populate: ['job'] });
+  if (mine.length === 0) return;
+  const all = await em.find(PlacementJobNode, { job: { $in: mine.map((m) => m.job) } }, { populate: ['node'] });
+  for (const { job } of mine) {
+    const waiting = all.filter((x) => x.job === job && x.node.appliedRevision < x.revision);
+    const failure = report.volumes.find((v) => v.state === 'FAILED' && nameKey(v.resource) === nameKey(job.resourceDefinition));
+    const before = job.state;
+    if (waiting.length === 0) {
+      job.state = 'DONE';
+      job.reason = null;
+      job.finishedAt = new Date();
+    } else if (failure) {
+      job.state = 'FAILED';
+      job.reason = `volume ${failure.resource}/${failure.volumeNumber}: ${failure.error ?? 'failed'} (the satellite retries)`;
+    } else {
+      job.state = 'REALIZING';
+      job.reason = `waiting for ${waiting.map((x) => x.node.name).join(', ')}`;
+    }
+    if (job.state !== before) emit('PLACEMENT_JOB', 'MODIFIED', [job.kind, job.resourceDefinition], job);
+  }
+}
+
+/** Marks PLACED jobs of `nodeId` up to `revision` as REALIZING: their desired state went out to the satellite. */
+export async function markJobsSent(em: EntityManager, nodeId: number, revision: number): Promise<{ uuid: string; kind: string; resourceDefinition: string }[]> {
+  return em.getConnection().execute(
+    `update placement_job set state = 'REALIZING', updated_at = now()
+      where state = 'PLACED' and id in (select job_id from placement_job_node where node_id = ? and revision <= ?)
+      returning uuid, kind, resource_definition as "resourceDefinition"`,
+    [nodeId, revision],
+  );
+}
