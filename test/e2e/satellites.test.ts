@@ -297,7 +297,9 @@ describe('controller with real satellite processes', () => {
     await until('job DONE after the restart', async () => (await job(second.job.uuid)).state === 'DONE');
     for (const node of chosen) expect((await imagesIn(node)).filter((f) => f.startsWith('across-restart_'))).toEqual(['across-restart_00000.img']);
 
-    for (const rd of ['spawned', 'across-restart']) for (const node of chosen) await deleteResource({ resourceDefinition: rd, node });
+    // One definition goes as a whole (its satellites remove the volumes, then the records go), the other replica by replica.
+    await gql(`mutation { deleteResourceDefinition(name: "spawned") { name } }`);
+    for (const node of chosen) await deleteResource({ resourceDefinition: 'across-restart', node });
     await until('volumes gone', async () => {
       for (const node of chosen) if ((await imagesIn(node)).some((f) => f.startsWith('spawned_') || f.startsWith('across-restart_'))) return false;
       return true;
@@ -307,6 +309,7 @@ describe('controller with real satellite processes', () => {
       const jobs = (await gql(`{ placementJobs(filter: { resourceDefinitions: ["spawned", "across-restart"], states: [PLACED, REALIZING, FAILED] }) { totalCount } }`)).placementJobs;
       return jobs.totalCount === 0;
     });
-    expect(deletes.filter((j: any) => j.kind === 'DELETE')).toHaveLength(6);
+    expect(deletes.filter((j: any) => j.kind === 'DELETE')).toHaveLength(4);
+    await until('definition gone with its last replica', async () => (await gql(`{ resourceDefinition(name: "spawned") { name } }`)).resourceDefinition === null);
   });
 });

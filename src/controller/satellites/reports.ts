@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ApplyReport } from '../../common/protocol/satellite.js';
 import { nameKey } from '../../common/names.js';
 import { Node } from '../../orm/entities/node.js';
+import { ResourceDefinition } from '../../orm/entities/resource-definition.js';
 import { Resource } from '../../orm/entities/resource.js';
 import { StoragePool } from '../../orm/entities/storage-pool.js';
 import { Volume } from '../../orm/entities/volume.js';
@@ -99,6 +100,14 @@ export async function ingestReport(
         }
         tx.remove(resource);
         emit('RESOURCE', 'DELETED', [resource.resourceDefinition.name, node.name], resource);
+      }
+      await tx.flush();
+      // A definition being deleted goes with its last replica.
+      for (const definition of new Set(marked.map((r) => r.resourceDefinition))) {
+        if (definition.flags.includes('DELETE') && (await tx.count(Resource, { resourceDefinition: definition })) === 0) {
+          await tx.nativeDelete(ResourceDefinition, { id: definition.id }); // volume definitions cascade
+          emit('RESOURCE_DEFINITION', 'DELETED', [definition.name], definition);
+        }
       }
     }
     await tx.flush();

@@ -9,6 +9,8 @@ import { VolumeDefinition, type IVolumeDefinition } from '../../orm/entities/vol
 import { Volume } from '../../orm/entities/volume.js';
 import type { ServiceContext } from '../context.js';
 import { allocateMinors, newDrbdSecret } from '../allocators/drbd.js';
+import { LockMode } from '@mikro-orm/core';
+import { Node } from '../../orm/entities/node.js';
 import { withTransaction } from '../transaction.js';
 import { getResourceDefinition, getResourceGroup, getVolumeDefinition } from './lookup.js';
 import { checkLayerStack, checkVolumeNumber, nextNumber } from './resource-group.js';
@@ -90,13 +92,30 @@ export async function modifyResourceDefinition(ctx: ServiceContext, input: Modif
   });
 }
 
-/** Deletes a definition and its volume definitions. Refused while it has resources (their removal is explicit). */
+/**
+ * Deletes a definition. Without resources it goes at once with its volume definitions. With resources it is marked
+ * DELETE together with every replica: each satellite removes its backing volumes, each replica's record goes once its
+ * satellite has converged, and the definition goes with its last replica (a placement job follows it all).
+ */
 export async function deleteResourceDefinition(ctx: ServiceContext, name: string): Promise<IResourceDefinition> {
-  return withTransaction(ctx, 'Delete resource definition', async (em, emit) => {
+  return withTransaction(ctx, 'Delete resource definition', async (em, emit, touch, job) => {
     const definition = await getResourceDefinition(em, name, 'name');
     const resources = await em.find(Resource, { resourceDefinition: definition }, { populate: ['node'], orderBy: { id: 'asc' } });
     if (resources.length > 0) {
-      throw ApiError.inUse('resource definition', definition.name, [{ kind: 'resource', names: resources.map((r) => `${definition.name} on ${r.node.name}`) }]);
+      // Node rows in id order (as every writer takes them), then the replicas.
+      const nodes = [...new Set(resources.map((r) => r.node))].sort((a, b) => a.id - b.id);
+      await em.find(Node, { id: { $in: nodes.map((n) => n.id) } }, { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' } });
+      if (!definition.flags.includes('DELETE')) definition.flags = [...definition.flags, 'DELETE'];
+      for (const resource of resources.filter((r) => !r.flags.includes('DELETE'))) {
+        resource.flags = [...resource.flags, 'DELETE'];
+        for (const v of await em.find(Volume, { resource })) v.state = 'DELETING';
+        emit('RESOURCE', 'MODIFIED', [definition.name, resource.node.name], resource);
+      }
+      await em.flush();
+      nodes.forEach((n) => touch(n, `resource definition ${definition.name} deleted`));
+      job('DELETE', definition.name);
+      emit('RESOURCE_DEFINITION', 'MODIFIED', [definition.name], definition);
+      return definition;
     }
     const volumeDefinitions = await em.find(VolumeDefinition, { resourceDefinition: definition });
     await em.nativeDelete(ResourceDefinition, { id: definition.id }); // volume definitions cascade

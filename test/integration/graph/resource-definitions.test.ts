@@ -97,11 +97,8 @@ describe.each(DATABASE_KINDS)('resource definitions and volume definitions (%s)'
     expect(noGroup.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'input.resourceGroup' });
   });
 
-  it('refuses to delete a definition with resources or a volume definition with volumes, then deletes', async () => {
+  it('refuses to delete a volume definition with volumes; a definition with resources is marked, not removed', async () => {
     await createResourceRecord(t.service(), { resourceDefinition: 'pvc-data', node: 'n1', storagePool: 'pool' });
-    const rd = await t.gql(`mutation { deleteResourceDefinition(name: "pvc-data") { name } }`);
-    expect(rd.errors?.[0]?.extensions?.code).toBe('IN_USE');
-    expect(rd.errors?.[0]?.message).toContain('pvc-Data on n1');
     const vd = await t.gql(`mutation { deleteVolumeDefinition(resourceDefinition: "pvc-data", volumeNumber: 0) { name } }`);
     expect(vd.errors?.[0]?.extensions?.code).toBe('IN_USE');
     const addLate = await t.gql(`mutation { createVolumeDefinition(input: { resourceDefinition: "pvc-data", sizeKib: "1GiB" }) { volumeNumber } }`);
@@ -117,5 +114,13 @@ describe.each(DATABASE_KINDS)('resource definitions and volume definitions (%s)'
     expect(vols).toEqual({ volumes: { totalCount: 3 }, empty: { totalCount: 0 } });
     const deleted = await t.ok(`mutation { deleteResourceDefinition(name: "other") { name } }`);
     expect(deleted.deleteResourceDefinition.name).toBe('other');
+    expect((await t.ok(`{ resourceDefinition(name: "other") { name } }`)).resourceDefinition).toBeNull();
+    // With a replica, the definition stays until its satellite has removed the volumes (no satellite runs here).
+    await t.ok(`mutation { deleteResourceDefinition(name: "pvc-data") { name } }`);
+    const marked = await t.ok(`{ resourceDefinition(name: "pvc-data") { flags resources { flags volumes { state } } } placementJobs(filter: { resourceDefinitions: ["pvc-data"] }) { edges { node { kind state } } } }`);
+    expect(marked.resourceDefinition.flags).toEqual(['DELETE']);
+    expect(marked.resourceDefinition.resources[0].flags).toEqual(['DELETE']);
+    expect(marked.resourceDefinition.resources[0].volumes.every((v: any) => v.state === 'DELETING')).toBe(true);
+    expect(marked.placementJobs.edges.map((e: any) => e.node)).toContainEqual({ kind: 'DELETE', state: 'PLACED' });
   });
 });
