@@ -1,3 +1,4 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ApiError, ErrorCode } from '../../common/api-rc.js';
 import { checkName, DEFAULT_DISKLESS_STORAGE_POOL, DEFAULT_RESOURCE_GROUP, nameKey } from '../../common/names.js';
@@ -144,7 +145,7 @@ async function place(
     ...result.disklessPlacements.map((p) => ({ node: p.node, pool: p.pool || DEFAULT_DISKLESS_STORAGE_POOL, flags: (p.tieBreaker ? ['DRBD_DISKLESS', 'TIE_BREAKER'] : ['DRBD_DISKLESS']) as ResourceFlag[] })),
   ];
   // Node rows in id order, like every other writer, so concurrent spawns never deadlock on them.
-  const nodes = await em.find(Node, { nameKey: { $in: placements.map((p) => nameKey(p.node)) } }, { orderBy: { id: 'asc' }, lockMode: 3 /* PESSIMISTIC_WRITE */ });
+  const nodes = await em.find(Node, { nameKey: { $in: placements.map((p) => nameKey(p.node)) } }, { orderBy: { id: 'asc' }, lockMode: LockMode.PESSIMISTIC_WRITE });
   for (const p of placements) {
     const node = nodes.find((n) => n.nameKey === nameKey(p.node))!;
     const pool = await em.findOneOrFail(StoragePool, { node, nameKey: nameKey(p.pool) });

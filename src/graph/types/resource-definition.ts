@@ -173,7 +173,7 @@ builder.mutationFields((t) => ({
   }),
   deleteResourceDefinition: t.field({
     type: DeleteResultRef,
-    description: 'Deletes a definition and its volume definitions; refused (IN_USE) while it has resources.',
+    description: 'Deletes a definition. Without resources it goes at once; with resources it and every replica are marked DELETE, the satellites remove the volumes, and the definition goes with its last replica (follow the DELETE placement job).',
     args: { name: t.arg.string({ required: true }) },
     resolve: (_r, { name }, ctx) => definitions.deleteResourceDefinition(ctx.service, name),
   }),
