@@ -12,9 +12,20 @@ import type { Emit } from '../transaction.js';
  * The node row of `nodeId` carries its new appliedRevision already (same transaction).
  */
 export async function advanceJobs(em: EntityManager, nodeId: number, report: ApplyReport, emit: Emit): Promise<void> {
-  const mine = await em.find(PlacementJobNode, { node: nodeId, job: { state: { $in: ['PLACED', 'REALIZING', 'FAILED'] } } }, { populate: ['job'] });
+  // Lock the open jobs of this node first (in id order): two nodes reporting at once then decide one after the
+  // other, and the second sees the first's acknowledgement instead of both concluding "still waiting".
+  const open: { id: number }[] = await em.getConnection().execute(
+    `select j.id from placement_job j join placement_job_node jn on jn.job_id = j.id
+      where jn.node_id = ? and j.state in ('PLACED', 'REALIZING', 'FAILED') order by j.id for update of j`,
+    [nodeId],
+    'all',
+    em.getTransactionContext(),
+  );
+  if (open.length === 0) return;
+  const ids = open.map((o) => o.id);
+  const mine = await em.find(PlacementJobNode, { node: nodeId, job: { id: { $in: ids }, state: { $in: ['PLACED', 'REALIZING', 'FAILED'] } } }, { populate: ['job'], refresh: true });
   if (mine.length === 0) return;
-  const all = await em.find(PlacementJobNode, { job: { $in: mine.map((m) => m.job) } }, { populate: ['node'] });
+  const all = await em.find(PlacementJobNode, { job: { $in: mine.map((m) => m.job) } }, { populate: ['node'], refresh: true });
   for (const { job } of mine) {
     const waiting = all.filter((x) => x.job === job && x.node.appliedRevision < x.revision);
     const failure = report.volumes.find((v) => v.state === 'FAILED' && nameKey(v.resource) === nameKey(job.resourceDefinition));

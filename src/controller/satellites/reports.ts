@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { ApplyReport } from '../../common/protocol/satellite.js';
 import { nameKey } from '../../common/names.js';
 import { Node } from '../../orm/entities/node.js';
-import { ResourceDefinition } from '../../orm/entities/resource-definition.js';
 import { Resource } from '../../orm/entities/resource.js';
 import { StoragePool } from '../../orm/entities/storage-pool.js';
 import { Volume } from '../../orm/entities/volume.js';
@@ -31,6 +30,7 @@ export async function ingestReport(
   isLive: () => boolean = () => true,
 ): Promise<void> {
   const ctx = { em, events, log, principal: { name: `satellite:${nodeId}`, role: 'admin' as const } };
+  const emptied = new Set<number>();
   await withTransaction(ctx, 'Satellite report', async (tx, emit) => {
     // The node row lock orders this report with status writes and with transactions that change the node's
     // desired state (they lock the row before drawing a revision), so what is read below is one consistent view.
@@ -90,6 +90,8 @@ export async function ingestReport(
       }
     }
 
+    // Written before the jobs are looked at: advanceJobs re-reads nodes (other reports may have committed meanwhile).
+    await tx.flush();
     await advanceJobs(tx, nodeId, report, emit);
 
     const marked = await tx.find(Resource, { node, flags: { $contains: ['DELETE'] } }, { populate: ['resourceDefinition'] });
@@ -101,15 +103,25 @@ export async function ingestReport(
         tx.remove(resource);
         emit('RESOURCE', 'DELETED', [resource.resourceDefinition.name, node.name], resource);
       }
-      await tx.flush();
-      // A definition being deleted goes with its last replica.
-      for (const definition of new Set(marked.map((r) => r.resourceDefinition))) {
-        if (definition.flags.includes('DELETE') && (await tx.count(Resource, { resourceDefinition: definition })) === 0) {
-          await tx.nativeDelete(ResourceDefinition, { id: definition.id }); // volume definitions cascade
-          emit('RESOURCE_DEFINITION', 'DELETED', [definition.name], definition);
-        }
-      }
+      for (const r of marked) if (r.resourceDefinition.flags.includes('DELETE')) emptied.add(r.resourceDefinition.id);
     }
     await tx.flush();
   });
+  if (emptied.size > 0) await removeEmptiedDefinitions(em, events, [...emptied]);
+}
+
+/**
+ * A definition being deleted goes with its last replica. Run after the report's commit, as one statement: two nodes
+ * removing the last two replicas at once each see the other's removal only once it committed, and the later of the
+ * two statements finds none left. (Inside the report's transaction it would also take the definition row after the
+ * node row, the opposite order of every definition writer.)
+ */
+async function removeEmptiedDefinitions(em: EntityManager, events: EventBus, ids: number[]): Promise<void> {
+  const gone: { uuid: string; name: string }[] = await em.fork().getConnection().execute(
+    `delete from resource_definition d where d.id in (${ids.map(() => '?').join(', ')}) and 'DELETE' = any(d.flags)
+      and not exists (select 1 from resource r where r.resource_definition_id = d.id) returning d.uuid, d.name`,
+    ids,
+  );
+  const at = new Date();
+  for (const d of gone) events.publish({ kind: 'RESOURCE_DEFINITION', action: 'DELETED', path: [d.name], uuid: d.uuid, at });
 }

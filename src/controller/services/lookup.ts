@@ -1,6 +1,6 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ApiError } from '../../common/api-rc.js';
+import { ApiError, ErrorCode } from '../../common/api-rc.js';
 import { nameKey } from '../../common/names.js';
 import { Node, type INode } from '../../orm/entities/node.js';
 import { ResourceDefinition, type IResourceDefinition } from '../../orm/entities/resource-definition.js';
@@ -46,6 +46,17 @@ export async function getVolumeDefinition(em: EntityManager, definition: IResour
 export async function getResource(em: EntityManager, definitionName: string, nodeName: string, field: string): Promise<IResource> {
   const found = await em.findOne(Resource, { resourceDefinition: { nameKey: nameKey(definitionName) }, node: { nameKey: nameKey(nodeName) } }, lock(em));
   return found ?? fail(ApiError.notFound('resource', `${definitionName} on ${nodeName}`, field));
+}
+
+/**
+ * Refuses to add to a definition that is being deleted (new replicas, volumes or growth would outlive or block
+ * its deletion).
+ * @throws ApiError NOT_ALLOWED
+ */
+export function checkNotDeleting(definition: IResourceDefinition, field: string): void {
+  if (definition.flags.includes('DELETE')) {
+    throw ApiError.invalid(ErrorCode.NOT_ALLOWED, field, `Resource definition '${definition.name}' is being deleted.`, 'Wait until it is gone, then create it again.');
+  }
 }
 
 function fail(error: ApiError): never {

@@ -12,7 +12,7 @@ import { allocateMinors, newDrbdSecret } from '../allocators/drbd.js';
 import { LockMode } from '@mikro-orm/core';
 import { Node } from '../../orm/entities/node.js';
 import { withTransaction } from '../transaction.js';
-import { getResourceDefinition, getResourceGroup, getVolumeDefinition } from './lookup.js';
+import { checkNotDeleting, getResourceDefinition, getResourceGroup, getVolumeDefinition } from './lookup.js';
 import { checkLayerStack, checkVolumeNumber, nextNumber } from './resource-group.js';
 
 export interface VolumeDefinitionSpec {
@@ -129,6 +129,7 @@ export async function deleteResourceDefinition(ctx: ServiceContext, name: string
 export async function createVolumeDefinition(ctx: ServiceContext, input: CreateVolumeDefinitionInput): Promise<IVolumeDefinition> {
   return withTransaction(ctx, 'Create volume definition', async (em, emit) => {
     const definition = await getResourceDefinition(em, input.resourceDefinition, 'input.resourceDefinition');
+    checkNotDeleting(definition, 'input.resourceDefinition');
     const existing = await em.find(VolumeDefinition, { resourceDefinition: definition });
     const volumeNumber = input.volumeNumber ?? nextNumber(existing.map((v) => v.volumeNumber));
     const [spec] = checkVolumeSpecs([{ ...input, volumeNumber }], 'input', true);
@@ -153,6 +154,7 @@ export async function modifyVolumeDefinition(ctx: ServiceContext, input: ModifyV
     const vd = await getVolumeDefinition(em, definition, input.volumeNumber, 'input.volumeNumber');
     vd.props = applyPropsChange('volumeDefinition', vd.props, input.props, 'input.props');
     if (newSize !== null && newSize !== vd.sizeKib) {
+      checkNotDeleting(definition, 'input.resourceDefinition');
       if (newSize < vd.sizeKib) {
         throw ApiError.invalid(
           ErrorCode.SIZE_SHRINK,

@@ -13,7 +13,7 @@ import { Volume, type IVolume } from '../../orm/entities/volume.js';
 import type { ServiceContext } from '../context.js';
 import { allocateNodeId, allocateTcpPort } from '../allocators/drbd.js';
 import { withTransaction, type Emit, type Touch } from '../transaction.js';
-import { getNode, getResource, getResourceDefinition, getStoragePool } from './lookup.js';
+import { checkNotDeleting, getNode, getResource, getResourceDefinition, getStoragePool } from './lookup.js';
 
 export interface CreateResourceRecordInput {
   resourceDefinition: string;
@@ -32,6 +32,7 @@ export async function createResourceRecord(ctx: ServiceContext, input: CreateRes
   const props = initialProps('resource', input.props, 'input.props');
   return withTransaction(ctx, 'Create resource', async (em, emit, touch, job) => {
     const definition = await getResourceDefinition(em, input.resourceDefinition, 'input.resourceDefinition');
+    checkNotDeleting(definition, 'input.resourceDefinition');
     const node = await getNode(em, input.node, 'input.node');
     if (!STORAGE_NODE_TYPES.includes(node.type)) {
       throw ApiError.invalid(ErrorCode.NOT_ALLOWED, 'input.node', `Node '${node.name}' is a ${node.type} node and cannot hold resources.`, 'Choose a SATELLITE or COMBINED node.');

@@ -17,7 +17,7 @@ import { autoplace } from '../autoplacer/autoplace.js';
 import type { PlacementResult } from '../autoplacer/types.js';
 import type { ServiceContext } from '../context.js';
 import { withTransaction, type Emit, type RecordJob, type Touch } from '../transaction.js';
-import { getResourceDefinition, getResourceGroup } from './lookup.js';
+import { checkNotDeleting, getResourceDefinition, getResourceGroup } from './lookup.js';
 import { loadPlacementSnapshot, mergeFilter } from './placement.js';
 import { addResource } from './resource.js';
 import type { SelectFilterInput } from './resource-group.js';
@@ -101,6 +101,7 @@ export interface AutoplaceInput {
 export async function autoplaceResourceDefinition(ctx: ServiceContext, input: AutoplaceInput): Promise<PlacementOutcome> {
   return withTransaction(ctx, 'Autoplace resource definition', async (em, emit, touch, job) => {
     const definition = await getResourceDefinition(em, input.resourceDefinition, 'input.resourceDefinition');
+    checkNotDeleting(definition, 'input.resourceDefinition');
     const group = await getResourceGroup(em, (await em.populate(definition, ['resourceGroup'])).resourceGroup.name, 'input.resourceDefinition');
     const vds = await em.find(VolumeDefinition, { resourceDefinition: definition });
     const size = vds.reduce((sum, vd) => sum + vd.sizeKib, 0n);
@@ -123,6 +124,10 @@ async function place(
   additionalReplicas: number | null,
   allowPartial: boolean,
 ): Promise<{ job: IPlacementJob; result: PlacementResult & { sizeKib: KiB } }> {
+  // One placement at a time, cluster-wide, until commit: each decides on a snapshot that already holds the
+  // previous one's replicas, so two placements never both spend the same free space or break each other's
+  // replicas-on-different / do-not-place-with.
+  await em.getConnection().execute("select pg_advisory_xact_lock(hashtext('blockplane:placement'))", [], 'all', em.getTransactionContext());
   const snapshot = await loadPlacementSnapshot(em);
   const result = autoplace(snapshot, {
     resourceDefinition: definition.name,
@@ -132,7 +137,7 @@ async function place(
     props: { ...group.props, ...definition.props },
     allowPartial,
   });
-  if (!result.ok && !allowPartial) {
+  if ((!result.ok && !allowPartial) || (result.needed > 0 && result.placements.length === 0)) {
     throw new ApiError({
       code: ErrorCode.PLACEMENT_FAILED,
       message: result.explanation,
@@ -147,9 +152,15 @@ async function place(
   // Node rows in id order, like every other writer, so concurrent spawns never deadlock on them.
   const nodes = await em.find(Node, { nameKey: { $in: placements.map((p) => nameKey(p.node)) } }, { orderBy: { id: 'asc' }, lockMode: LockMode.PESSIMISTIC_WRITE });
   for (const p of placements) {
-    const node = nodes.find((n) => n.nameKey === nameKey(p.node))!;
+    const node = nodes.find((n) => n.nameKey === nameKey(p.node));
+    if (!node) {
+      throw new ApiError({ code: ErrorCode.CONFLICT, message: `Node '${p.node}' was deleted while this placement was decided.`, correction: 'Retry the request.' });
+    }
     const pool = await em.findOneOrFail(StoragePool, { node, nameKey: nameKey(p.pool) });
     await addResource(em, emit, touch, { definition, node, pool, flags: p.flags });
   }
-  return { job: job(kind, definition.name), result: { ...result, sizeKib } };
+  const recorded = job(kind, definition.name);
+  // A partial placement says what it could not do.
+  if (!result.ok) recorded.reason = result.explanation;
+  return { job: recorded, result: { ...result, sizeKib } };
 }

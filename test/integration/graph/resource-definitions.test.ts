@@ -122,5 +122,14 @@ describe.each(DATABASE_KINDS)('resource definitions and volume definitions (%s)'
     expect(marked.resourceDefinition.resources[0].flags).toEqual(['DELETE']);
     expect(marked.resourceDefinition.resources[0].volumes.every((v: any) => v.state === 'DELETING')).toBe(true);
     expect(marked.placementJobs.edges.map((e: any) => e.node)).toContainEqual({ kind: 'DELETE', state: 'PLACED' });
+    // Nothing may be added to a definition on its way out.
+    for (const mutation of [
+      `mutation { createVolumeDefinition(input: { resourceDefinition: "pvc-data", sizeKib: "1GiB" }) { volumeNumber } }`,
+      `mutation { modifyVolumeDefinition(input: { resourceDefinition: "pvc-data", volumeNumber: 0, sizeKib: "12TiB" }) { sizeKib } }`,
+      `mutation { autoplaceResourceDefinition(input: { resourceDefinition: "pvc-data" }) { job { uuid } } }`,
+    ]) {
+      const refused = await t.gql(mutation);
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_ALLOWED', field: 'input.resourceDefinition' });
+    }
   });
 });
