@@ -2,7 +2,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import DataLoader from 'dataloader';
 import type { Props } from '../common/props/keys.js';
 import { ControllerConfig } from '../orm/entities/controller-config.js';
+import { raw } from '@mikro-orm/core';
 import { NetInterface, type INetInterface } from '../orm/entities/net-interface.js';
+import { PlacementJob, type IPlacementJob } from '../orm/entities/placement-job.js';
 import { Node, type INode } from '../orm/entities/node.js';
 import { ResourceDefinition, type IResourceDefinition } from '../orm/entities/resource-definition.js';
 import { ResourceGroup, type IResourceGroup } from '../orm/entities/resource-group.js';
@@ -59,6 +61,12 @@ export function createLoaders(em: EntityManager) {
     volumesByResource: byParent<IVolume>(Volume, 'resource'),
     volumesByVolumeDefinition: byParent<IVolume>(Volume, 'volumeDefinition'),
     volumesByStoragePool: byParent<IVolume>(Volume, 'storagePool'),
+    /** Placement jobs per definition name (case-insensitive), newest first. */
+    jobsByDefinition: new DataLoader<string, IPlacementJob[]>(async (names) => {
+      const keys = names.map((n) => n.toUpperCase());
+      const rows = await em.find(PlacementJob, { [raw('upper(resource_definition)')]: { $in: keys } } as never, { orderBy: { id: 'desc' } });
+      return keys.map((k) => rows.filter((j) => j.resourceDefinition.toUpperCase() === k));
+    }),
     /** The controller's properties, read at most once per operation. */
     controllerProps: (): Promise<Props> =>
       (controllerProps ??= em.findOneOrFail(ControllerConfig, { id: 1 }).then((c) => c.props)),

@@ -285,8 +285,10 @@ describe('controller with real satellite processes', () => {
     for (const node of chosen) expect(await imagesIn(node)).toContain('spawned_00000.img');
     expect(await imagesIn('s2')).not.toContain('spawned_00000.img');
 
-    await gql(`mutation { modifyVolumeDefinition(input: { resourceDefinition: "spawned", volumeNumber: 0, sizeKib: "32MiB" }) { sizeKib } }`);
-    const grow = (await gql(`{ placementJobs(filter: { resourceDefinitions: ["spawned"] }) { edges { node { uuid kind } } } }`)).placementJobs.edges.map((e: any) => e.node).find((j: any) => j.kind === 'GROW');
+    // The grow answers with the definition, whose newest job is the one the grow started.
+    const grown = await gql(`mutation { modifyVolumeDefinition(input: { resourceDefinition: "spawned", volumeNumber: 0, sizeKib: "32MiB" }) { resourceDefinition { placementJobs(last: 1) { uuid kind } } } }`);
+    const grow = grown.modifyVolumeDefinition.resourceDefinition.placementJobs[0];
+    expect(grow.kind).toBe('GROW');
     await until('grow job DONE', async () => (await job(grow.uuid)).state === 'DONE');
     for (const node of chosen) expect(statSync(path.join(dir, node, 'thin', 'spawned_00000.img')).size).toBe(32 * MiB);
 

@@ -42,6 +42,15 @@ export const PlacementJobRef = builder.objectRef<IPlacementJob>('PlacementJob').
   }),
 });
 
+builder.objectField(ResourceDefinitionRef, 'placementJobs', (t) =>
+  t.field({
+    type: [PlacementJobRef],
+    description: "This definition's placement jobs, newest first (a grow, delete or autoplace answers with the definition: its newest job is the one it started).",
+    args: { last: t.arg.int({ description: 'At most this many (default 10).' }) },
+    resolve: async (d, args, ctx) => (await ctx.loaders.jobsByDefinition.load(d.name)).slice(0, Math.max(0, args.last ?? 10)),
+  }),
+);
+
 const OutcomeRef = builder.objectRef<PlacementOutcome>('PlacementOutcome').implement({
   description: 'What a spawn or autoplace wrote: the definition, its job, and the autoplacer decision behind it.',
   fields: (t) => ({
