@@ -1,7 +1,7 @@
 import type { EntityManager, QueryBuilder } from '@mikro-orm/postgresql';
 import { ApiError, ErrorCode } from '../common/api-rc.js';
 import { nameKey } from '../common/names.js';
-import type { ConnectionStatus, NodeType, ProviderKind } from '../common/vocabulary.js';
+import type { ConnectionStatus, JobState, NodeType, ProviderKind } from '../common/vocabulary.js';
 import { Node, type INode } from '../orm/entities/node.js';
 import { ResourceDefinition, type IResourceDefinition } from '../orm/entities/resource-definition.js';
 import { ResourceGroup, type IResourceGroup } from '../orm/entities/resource-group.js';
@@ -9,6 +9,7 @@ import { Resource, type IResource } from '../orm/entities/resource.js';
 import { StoragePool, type IStoragePool } from '../orm/entities/storage-pool.js';
 import { VolumeDefinition, type IVolumeDefinition } from '../orm/entities/volume-definition.js';
 import { Volume, type IVolume } from '../orm/entities/volume.js';
+import { PlacementJob, type IPlacementJob } from '../orm/entities/placement-job.js';
 
 /**
  * Read side of the API: filtered, keyset-paginated lists. Each list is one SQL statement (plus one count when the
@@ -254,4 +255,24 @@ export function listVolumeDefinitions(em: EntityManager, filter: VolumeDefinitio
     return qb;
   };
   return page(build, 'vd', request);
+}
+
+export interface PlacementJobFilter {
+  states?: readonly JobState[] | null;
+  resourceDefinitions?: readonly string[] | null;
+  nodes?: readonly string[] | null;
+}
+
+export function listPlacementJobs(em: EntityManager, filter: PlacementJobFilter, request: PageRequest): Promise<Page<IPlacementJob>> {
+  const build = () => {
+    const qb = em.createQueryBuilder(PlacementJob, 'j');
+    if (filter.states) qb.andWhere({ state: { $in: [...filter.states] } });
+    // Jobs keep the definition's name (they outlive it), so they are matched by name, case-insensitively.
+    if (filter.resourceDefinitions) whereNameIn(qb, filter.resourceDefinitions, (list) => `upper(j.resource_definition) in (${list})`);
+    if (filter.nodes) {
+      whereNameIn(qb, filter.nodes, (list) => `j.id in (select jn.job_id from placement_job_node jn join node n on n.id = jn.node_id where n.name_key in (${list}))`);
+    }
+    return qb;
+  };
+  return page(build, 'j', request);
 }

@@ -4,7 +4,7 @@ import type { Props } from '../common/props/keys.js';
 import { ControllerConfig } from '../orm/entities/controller-config.js';
 import { raw } from '@mikro-orm/core';
 import { NetInterface, type INetInterface } from '../orm/entities/net-interface.js';
-import { PlacementJob, type IPlacementJob } from '../orm/entities/placement-job.js';
+import { PlacementJob, PlacementJobNode, type IPlacementJob, type IPlacementJobNode } from '../orm/entities/placement-job.js';
 import { Node, type INode } from '../orm/entities/node.js';
 import { ResourceDefinition, type IResourceDefinition } from '../orm/entities/resource-definition.js';
 import { ResourceGroup, type IResourceGroup } from '../orm/entities/resource-group.js';
@@ -61,6 +61,7 @@ export function createLoaders(em: EntityManager) {
     volumesByResource: byParent<IVolume>(Volume, 'resource'),
     volumesByVolumeDefinition: byParent<IVolume>(Volume, 'volumeDefinition'),
     volumesByStoragePool: byParent<IVolume>(Volume, 'storagePool'),
+    jobNodesByJob: byParent<IPlacementJobNode>(PlacementJobNode, 'job', { node: 'asc' }),
     /** Placement jobs per definition name (case-insensitive), newest first. */
     jobsByDefinition: new DataLoader<string, IPlacementJob[]>(async (names) => {
       const keys = names.map((n) => n.toUpperCase());

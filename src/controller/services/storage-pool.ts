@@ -146,6 +146,9 @@ async function checkNoSharedStorage(em: EntityManager, node: INode, self: IStora
   }
 }
 
+/** Every provider's location settings: a pool may carry only its own provider's. */
+const DRIVER_KEYS = new Set(Object.values(REQUIRED_POOL_PROPS).flat());
+
 function checkDriverProps(kind: ProviderKind, props: Props, field: string): void {
   for (const key of REQUIRED_POOL_PROPS[kind]) {
     if (!props[key]) {
@@ -158,8 +161,7 @@ function checkDriverProps(kind: ProviderKind, props: Props, field: string): void
     }
   }
   for (const key of Object.keys(props)) {
-    const driverKeys = ['StorDriver/LvmVg', 'StorDriver/ThinPool', 'StorDriver/ZPool', 'StorDriver/ZPoolThin', 'StorDriver/FileDir'];
-    if (driverKeys.includes(key) && !REQUIRED_POOL_PROPS[kind].includes(key)) {
+    if (DRIVER_KEYS.has(key) && !REQUIRED_POOL_PROPS[kind].includes(key)) {
       throw ApiError.invalid(ErrorCode.INVALID_PROPERTY, `${field}["${key}"]`, `'${key}' does not apply to a ${kind} storage pool.`, `Remove it; a ${kind} pool uses ${REQUIRED_POOL_PROPS[kind].join(', ') || 'no driver settings'}.`);
     }
   }

@@ -1,7 +1,6 @@
 import { resolveCursorConnection, type ResolveCursorConnectionArgs } from '@pothos/plugin-relay';
 import { ApiError, ErrorCode } from '../../common/api-rc.js';
-import type { EffectiveProp, PropsLayer } from '../../common/props/inherit.js';
-import { resolveProps } from '../../common/props/inherit.js';
+import type { EffectiveProp } from '../../common/props/inherit.js';
 import type { Props } from '../../common/props/keys.js';
 import {
   CONNECTION_STATUSES,
@@ -110,10 +109,6 @@ export function propsFields<T extends { props: Props }>(t: PropsFieldBuilder<T>)
 // Pothos' field builder type is deeply generic; this alias keeps propsFields readable.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type PropsFieldBuilder<T> = any;
-
-export function effective(layers: PropsLayer[]): EffectiveProp[] {
-  return resolveProps(layers);
-}
 
 const CURSOR_PREFIX = 'id:';
 

@@ -1,7 +1,7 @@
 import { JOB_KINDS, JOB_STATES } from '../../common/vocabulary.js';
 import { autoplaceResourceDefinition, spawnResources, type PlacementOutcome } from '../../controller/services/spawn.js';
-import { PlacementJob, PlacementJobNode, type IPlacementJob } from '../../orm/entities/placement-job.js';
-import { nameKey } from '../../common/names.js';
+import { listPlacementJobs } from '../../controller/queries.js';
+import { PlacementJob, type IPlacementJob } from '../../orm/entities/placement-job.js';
 import { builder } from '../builder.js';
 import { connection, connectionFields, PropertyInput } from './common.js';
 import { PlacementPlanRef } from './placement.js';
@@ -34,7 +34,12 @@ export const PlacementJobRef = builder.objectRef<IPlacementJob>('PlacementJob').
     nodes: t.field({
       type: [JobNodeRef],
       resolve: async (j, _a, ctx) =>
-        (await ctx.em.find(PlacementJobNode, { job: j.id }, { populate: ['node'] })).map((n) => ({ node: n.node.name, revision: n.revision, appliedRevision: n.node.appliedRevision })),
+        Promise.all(
+          (await ctx.loaders.jobNodesByJob.load(j.id)).map(async (n) => {
+            const node = await ctx.loaders.node.load(n.node.id);
+            return { node: node.name, revision: n.revision, appliedRevision: node.appliedRevision };
+          }),
+        ),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
@@ -84,28 +89,7 @@ builder.queryFields((t) => ({
       type: PlacementJobRef,
       description: 'Placement jobs in creation order, filtered by state, definition or node.',
       args: { filter: t.arg({ type: JobFilterInput }) },
-      resolve: (_r, args, ctx) =>
-        connection(args, async (page) => {
-          const f = args.filter ?? {};
-          const build = () => {
-            const qb = ctx.em.createQueryBuilder(PlacementJob, 'j');
-            if (f.states) qb.andWhere({ state: { $in: [...f.states] } });
-            if (f.resourceDefinitions) qb.andWhere(f.resourceDefinitions.length ? `upper(j.resource_definition) in (${f.resourceDefinitions.map(() => '?').join(', ')})` : 'false', f.resourceDefinitions.map(nameKey));
-            if (f.nodes) {
-              qb.andWhere(
-                f.nodes.length ? `j.id in (select jn.job_id from placement_job_node jn join node n on n.id = jn.node_id where n.name_key in (${f.nodes.map(() => '?').join(', ')}))` : 'false',
-                f.nodes.map(nameKey),
-              );
-            }
-            return qb;
-          };
-          const qb = build();
-          if (page.afterId != null) qb.andWhere('j.id > ?', [page.afterId]);
-          if (page.beforeId != null) qb.andWhere('j.id < ?', [page.beforeId]);
-          qb.orderBy({ 'j.id': page.inverted ? 'desc' : 'asc' }).limit(page.limit);
-          const rows = (await qb.getResultList()) as IPlacementJob[];
-          return { rows, totalCount: () => build().getCount() };
-        }),
+      resolve: (_r, args, ctx) => connection(args, (page) => listPlacementJobs(ctx.em, args.filter ?? {}, page)),
     },
     { name: 'PlacementJobConnection', fields: connectionFields },
     { name: 'PlacementJobEdge' },

@@ -179,12 +179,9 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
   });
 
   it('shows a satellite that stops answering OFFLINE within the keepalive window', async () => {
-    const sat = open[open.length - 1]!;
     await until('CONNECTED', async () => ((await status('sat1')).connectionStatus === 'CONNECTED' ? true : undefined));
     // Freeze the satellite's socket: it stops answering pings but never closes (like a killed or cut-off host).
     const started = Date.now();
-    const raw = (sat.client as unknown as { terminate?: () => void });
-    expect(typeof raw.terminate).toBe('function');
     pauseSocketsOf(t);
     await until('OFFLINE', async () => ((await status('sat1')).connectionStatus === 'OFFLINE' ? true : undefined), 5000);
     expect(Date.now() - started).toBeLessThan(3000);
