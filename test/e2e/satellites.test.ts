@@ -213,7 +213,7 @@ describe('controller with real satellite processes', () => {
     await until('deleted while offline is cleaned up', async () => (await volumes('data', 's3')) === undefined && (await imagesIn('s3')).length === 0);
   });
 
-  it('converges after kill -9 in the middle of an apply, without orphans or duplicates', async () => {
+  it('converges after a kill -9 as soon as an apply has begun (its first file exists), without orphans or duplicates', async () => {
     const s1 = sats.get('s1')!;
     await gql(`mutation { createResourceDefinition(input: { name: "burst", volumeDefinitions: [{ sizeKib: "8MiB" }, { sizeKib: "8MiB" }, { sizeKib: "8MiB" }, { sizeKib: "8MiB" }] }) { name } }`);
     await createResource({ resourceDefinition: 'burst', node: 's1', storagePool: 'thick' });
