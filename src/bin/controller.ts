@@ -28,7 +28,12 @@ const program = new Command()
   .addOption(new Option('--port <port>', 'HTTP/WebSocket port').env('BLOCKPLANE_PORT').default('3370'))
   .addOption(new Option('--data-dir <dir>', 'data directory (embedded database)').env('BLOCKPLANE_DATA_DIR').default('./data'))
   .addOption(new Option('--database-url <url>', 'PostgreSQL URL; without it the embedded database in the data directory is used').env('BLOCKPLANE_DATABASE_URL'))
-  .addOption(new Option('--local-satellite', 'also run a satellite for this host with a FILE_THIN pool in the data directory (npm start does)').env('BLOCKPLANE_LOCAL_SATELLITE'))
+  .addOption(new Option('--local-satellite', 'also run one satellite for this host with a FILE_THIN pool in the data directory').env('BLOCKPLANE_LOCAL_SATELLITE'))
+  .addOption(
+    new Option('--local-satellites <count>', 'also run this many local satellites (nodes on 127.0.0.1..N, FILE_THIN pools, emulated DRBD); npm start runs 3').env(
+      'BLOCKPLANE_LOCAL_SATELLITES',
+    ),
+  )
   .addOption(new Option('--log-level <level>', 'log level').env('BLOCKPLANE_LOG_LEVEL').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
   .addOption(new Option('--graphiql-dir <dir>', 'directory of the built GraphiQL bundle').env('BLOCKPLANE_GRAPHIQL_DIR').default(defaultGraphiqlDir))
   .addOption(
@@ -55,8 +60,19 @@ const opts = program.opts<{
   allowedOrigins: string[];
   allowedHosts: string[];
   localSatellite?: boolean | string;
+  localSatellites?: string;
 }>();
 const port = Number(opts.port);
+
+/** --local-satellites N wins; otherwise --local-satellite means one (from the environment only 'false'/'0' mean none). */
+function localSatelliteCount(): number {
+  if (opts.localSatellites !== undefined) {
+    const n = Number(opts.localSatellites);
+    if (!Number.isInteger(n) || n < 0 || n > 32) program.error(`--local-satellites: '${opts.localSatellites}' is not a count from 0 to 32.`);
+    return n;
+  }
+  return opts.localSatellite === true || (typeof opts.localSatellite === 'string' && !['false', '0', ''].includes(opts.localSatellite)) ? 1 : 0;
+}
 if (!Number.isInteger(port) || port < 0 || port > 65535) program.error(`--port: '${opts.port}' is not a TCP port (0-65535).`);
 
 const controller = await startController({
@@ -68,8 +84,7 @@ const controller = await startController({
   graphiqlDir: path.resolve(opts.graphiqlDir),
   allowedOrigins: opts.allowedOrigins,
   allowedHosts: opts.allowedHosts,
-  // From the environment the flag arrives as a string: only 'false' and '0' turn it off.
-  localSatellite: opts.localSatellite === true || (typeof opts.localSatellite === 'string' && !['false', '0', ''].includes(opts.localSatellite)),
+  localSatellites: localSatelliteCount(),
 });
 const where = controller.database === 'embedded' ? `embedded PostgreSQL in ${path.resolve(opts.dataDir, 'db')}` : 'PostgreSQL';
 controller.log.info({ url: controller.api.url, database: controller.database }, 'controller ready');

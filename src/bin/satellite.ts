@@ -3,11 +3,14 @@
  * reports back. Flags override environment variables, which override the defaults (see --help).
  */
 import os from 'node:os';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { SatelliteAgent } from '../satellite/agent.js';
 import { DEFAULT_CAPACITY_INTERVAL_MS, DEFAULT_CONTROLLER_URL, readSatelliteSecret, satelliteEndpoint } from '../satellite/config.js';
 import { ExecaCommandRunner } from '../satellite/exec/command-runner.js';
+import { DrbdLayer } from '../satellite/layers/drbd/drbd-layer.js';
+import { DRBD_BACKEND_CHOICES, selectDrbdBackend, type DrbdBackendChoice } from '../satellite/layers/drbd/select.js';
 import { CachingProviderSource } from '../satellite/reconcile/reconcile.js';
 
 const program = new Command()
@@ -26,6 +29,16 @@ const program = new Command()
       .env('BLOCKPLANE_CAPACITY_INTERVAL')
       .default(String(DEFAULT_CAPACITY_INTERVAL_MS / 1000)),
   )
+  .addOption(
+    new Option('--hostname <name>', "this host's name for the controller and its DRBD `on` sections (default: the system host name)").env('BLOCKPLANE_HOSTNAME'),
+  )
+  .addOption(
+    new Option('--drbd-backend <backend>', 'DRBD backend: auto (drbd-utils when the DRBD 9 module is loaded, else emulated), drbd-utils, or emulated (no replication; for hosts without the module)')
+      .env('BLOCKPLANE_DRBD_BACKEND')
+      .choices([...DRBD_BACKEND_CHOICES])
+      .default('auto'),
+  )
+  .addOption(new Option('--state-dir <dir>', 'satellite state directory: generated DRBD .res files (drbd.d/) and emulated DRBD metadata').env('BLOCKPLANE_STATE_DIR').default('/var/lib/blockplane'))
   // Tests on hosts without device-mapper only: LVM then changes metadata and creates no devices.
   .addOption(new Option('--lvm-metadata-only', 'run LVM commands with --driverloaded n (testing only)').hideHelp())
   .parse();
@@ -37,6 +50,9 @@ const opts = program.opts<{
   logLevel: string;
   capacityInterval: string;
   lvmMetadataOnly?: boolean;
+  hostname?: string;
+  drbdBackend: DrbdBackendChoice;
+  stateDir: string;
 }>();
 
 /** The value of `fn`, or commander's usage error (exit code 1) with `prefix` and the error's message. */
@@ -62,11 +78,20 @@ const runner = new ExecaCommandRunner({
     else log.debug({ component: 'exec', command: result.command, exitCode: result.exitCode, timedOut: result.timedOut }, `${spec.purpose ?? 'command'} failed`);
   },
 });
-const agent = new SatelliteAgent({
+const hostname = opts.hostname ?? os.hostname();
+const stateDir = path.resolve(opts.stateDir);
+const resDir = path.join(stateDir, 'drbd.d');
+const backend = await orUsageError('--drbd-backend: ', () => selectDrbdBackend({ choice: opts.drbdBackend, runner, log, hostname, resDir, stateDir }));
+let agent: SatelliteAgent | undefined;
+const drbd = new DrbdLayer({ backend, resDir, hostname, log, report: (r) => agent!.drbdReporter(r) });
+await orUsageError('cannot start the DRBD layer: ', () => drbd.start());
+agent = new SatelliteAgent({
   controllerUrl: url,
   nodeName: opts.node,
   secret,
+  hostname,
   providers: new CachingProviderSource({ runner, lvmMetadataOnly: opts.lvmMetadataOnly === true }),
+  drbd,
   log,
   capacityIntervalMs: Math.round(capacitySeconds * 1000),
   onConnected: () => process.stdout.write(`satellite ${opts.node} connected to ${url}\n`),
@@ -79,7 +104,10 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     if (signalled) return;
     signalled = true;
     log.info({ signal }, 'shutting down');
-    agent.stop().then(
+    agent!
+      .stop()
+      .then(() => drbd.stop())
+      .then(
       () => process.exit(0),
       (error: unknown) => {
         log.error({ err: error }, 'shutdown failed');

@@ -3,7 +3,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import pino, { type Logger } from 'pino';
 import { EventBus } from '../controller/events/bus.js';
 import { SatelliteHub } from '../controller/satellites/hub.js';
-import { startLocalSatellite } from './local-satellite.js';
+import { startLocalSatellites } from './local-satellite.js';
 import { Node } from '../orm/entities/node.js';
 import { ensureDisklessPools } from '../controller/services/node.js';
 import { startApiServer, type ApiServer } from '../graph/server.js';
@@ -28,8 +28,11 @@ export interface ControllerConfig {
   /** Satellite keepalive: ping interval and silence after which a satellite counts as gone (defaults 2 s / 6 s). */
   satelliteKeepaliveMs?: number;
   satelliteDeadAfterMs?: number;
-  /** Also run a satellite for this host in-process, with a FILE_THIN pool in the data directory (npm start). */
-  localSatellite?: boolean;
+  /**
+   * Also run this many satellites in-process (npm start: 3), each a node on 127.0.0.<i> with a FILE_THIN pool in
+   * the data directory and the emulated DRBD backend; default 0.
+   */
+  localSatellites?: number;
   /** Called with every SQL statement (tests count queries with it). */
   onQuery?: (sql: string) => void;
 }
@@ -78,10 +81,10 @@ export async function startController(config: ControllerConfig): Promise<Running
       allowedHosts: config.allowedHosts ?? [],
       satellites,
     });
-    const local = config.localSatellite
-      ? await startLocalSatellite(
+    const local = config.localSatellites
+      ? await startLocalSatellites(
           { em: orm.em.fork(), events, principal: { name: 'controller', role: 'admin' }, log },
-          { dataDir: config.dataDir, controllerUrl: api.url.replace(/^http/, 'ws'), log },
+          { dataDir: config.dataDir, controllerUrl: api.url.replace(/^http/, 'ws'), log, count: config.localSatellites },
         )
       : null;
     let stopping: Promise<void> | undefined;

@@ -51,7 +51,7 @@ export const VOLUME_GROUP_FLAGS = ['GROSS_SIZE'] as const;
 export type VolumeGroupFlag = (typeof VOLUME_GROUP_FLAGS)[number];
 
 /** Volume definition flags. */
-export const VOLUME_DEFINITION_FLAGS = ['GROSS_SIZE', 'RESIZE', 'DELETE'] as const;
+export const VOLUME_DEFINITION_FLAGS = ['GROSS_SIZE', 'RESIZE', 'DELETE', 'DRBD_INITIALIZED'] as const;
 export type VolumeDefinitionFlag = (typeof VOLUME_DEFINITION_FLAGS)[number];
 
 /** Resource definition flags. */

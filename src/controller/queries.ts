@@ -9,6 +9,8 @@ import { Resource, type IResource } from '../orm/entities/resource.js';
 import { StoragePool, type IStoragePool } from '../orm/entities/storage-pool.js';
 import { VolumeDefinition, type IVolumeDefinition } from '../orm/entities/volume-definition.js';
 import { Volume, type IVolume } from '../orm/entities/volume.js';
+import { resourceHealth, type Health } from './drbd/health.js';
+import type { DrbdStateStore } from './drbd/state-store.js';
 import { PlacementJob, type IPlacementJob } from '../orm/entities/placement-job.js';
 
 /**
@@ -63,6 +65,8 @@ export interface ResourceFilter {
   storagePools?: readonly string[] | null;
   resourceGroups?: readonly string[] | null;
   props?: readonly PropFilter[] | null;
+  /** Only resources whose DRBD health is one of these (needs `drbd`, the live state). */
+  health?: readonly Health[] | null;
 }
 
 export interface VolumeFilter {
@@ -197,8 +201,9 @@ export function listResourceDefinitions(em: EntityManager, filter: ResourceDefin
   return page(build, 'rd', request);
 }
 
-export function listResources(em: EntityManager, filter: ResourceFilter, request: PageRequest): Promise<Page<IResource>> {
+export function listResources(em: EntityManager, filter: ResourceFilter, request: PageRequest, drbd?: DrbdStateStore): Promise<Page<IResource>> {
   checkPropFilters(filter.props, 'filter.props');
+  const health = filter.health && drbd ? healthCondition(drbd, filter.health) : null;
   const build = () => {
     const qb = em.createQueryBuilder(Resource, 'r');
     if (filter.resourceDefinitions) {
@@ -214,9 +219,40 @@ export function listResources(em: EntityManager, filter: ResourceFilter, request
       whereNameIn(qb, filter.storagePools, (list) => `exists (select 1 from volume v join storage_pool sp on sp.id = v.storage_pool_id where v.resource_id = r.id and sp.name_key in (${list}))`);
     }
     applyPropFilters(qb, 'r', filter.props);
+    if (health) qb.andWhere(health.sql, health.params);
     return qb;
   };
   return page(build, 'r', request);
+}
+
+/**
+ * A SQL condition on resource `r` for "its DRBD health is one of `wanted`". Health lives in memory (see
+ * DrbdStateStore), so the matching replicas are computed here and passed as arrays of `node/resource` name keys;
+ * a replica's health depends on whether it is diskless, a database flag, so both readings are computed. Replicas
+ * without any state are UNKNOWN.
+ */
+function healthCondition(drbd: DrbdStateStore, wanted: readonly Health[]): { sql: string; params: unknown[] } {
+  const want = new Set(wanted);
+  const ifDiskful: string[] = [];
+  const ifDiskless: string[] = [];
+  const known: string[] = [];
+  for (const s of drbd.list()) {
+    const key = `${nameKey(s.node)}/${nameKey(s.resource)}`;
+    known.push(key);
+    if (want.has(resourceHealth(s.state, false))) ifDiskful.push(key);
+    if (want.has(resourceHealth(s.state, true))) ifDiskless.push(key);
+  }
+  // One JSON parameter per list (a 20k-replica cluster would exceed PostgreSQL's bind parameter limit otherwise).
+  const list = 'array(select jsonb_array_elements_text(?::jsonb))';
+  const pair = `((select name_key from node where id = r.node_id) || '/' || (select name_key from resource_definition where id = r.resource_definition_id))`;
+  const diskless = `('DRBD_DISKLESS' = any(r.flags) or 'DISKLESS' = any(r.flags))`;
+  const parts = [`(not ${diskless} and ${pair} = any(${list}))`, `(${diskless} and ${pair} = any(${list}))`];
+  const params: unknown[] = [JSON.stringify(ifDiskful), JSON.stringify(ifDiskless)];
+  if (want.has('UNKNOWN')) {
+    parts.push(`not (${pair} = any(${list}))`);
+    params.push(JSON.stringify(known));
+  }
+  return { sql: `(${parts.join(' or ')})`, params };
 }
 
 export function listVolumes(em: EntityManager, filter: VolumeFilter, request: PageRequest): Promise<Page<IVolume>> {

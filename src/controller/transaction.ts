@@ -20,8 +20,14 @@ export type Emit = (kind: ModelKind, action: ModelAction, path: string[], subjec
 /**
  * Records that the desired state of `node` changes in this transaction: appends a change-log row (the node's new
  * revision) and, after commit, tells the satellite dispatcher. Call before the transaction's last flush.
+ *
+ * `afterCommit`: the node's revision moves in a short transaction of its own right after this one commits. For
+ * nodes that are only affected indirectly (the peers of a replica that was added or removed): their row locks would
+ * otherwise be taken after the rows the service locked first, in an order that deadlocks with other transactions.
+ * Their desired state is read from the database when sent, so it is right even if the controller stops in between;
+ * only the delta would wait for the next full sync.
  */
-export type Touch = (node: INode | { id: number }, reason: string) => void;
+export type Touch = (node: INode | { id: number }, reason: string, options?: { afterCommit?: boolean }) => void;
 
 /**
  * Records a placement job for this transaction's changes: it waits for every node touched in the transaction to
@@ -29,53 +35,73 @@ export type Touch = (node: INode | { id: number }, reason: string) => void;
  */
 export type RecordJob = (kind: JobKind, resourceDefinition: string) => IPlacementJob;
 
+/** Attempts of a transaction that PostgreSQL aborted to resolve a deadlock or serialization conflict. */
+const MAX_ATTEMPTS = 5;
+
 export async function withTransaction<T>(
   ctx: ServiceContext,
   name: string,
   fn: (em: EntityManager, emit: Emit, touch: Touch, job: RecordJob) => Promise<T>,
 ): Promise<T> {
-  const pending: { kind: ModelKind; action: ModelAction; path: string[]; subject: { uuid: string } | string | null }[] = [];
+  let pending: { kind: ModelKind; action: ModelAction; path: string[]; subject: { uuid: string } | string | null }[] = [];
   const emit: Emit = (kind, action, path, subject = null) => pending.push({ kind, action, path, subject });
-  const touched = new Map<number, string>();
+  let touched = new Map<number, string>();
+  let later = new Map<number, string>();
   let result: T;
-  try {
-    // clear: the transaction works on its own copies, so a rolled-back change never lingers in the caller's
-    // identity map.
-    result = await ctx.em.transactional(
-      async (em) => {
-        const touch: Touch = (node, reason) => {
-          if (!touched.has(node.id)) touched.set(node.id, reason);
-        };
-        let job: IPlacementJob | undefined;
-        const recordJob: RecordJob = (kind, resourceDefinition) =>
-          (job ??= em.create(PlacementJob, { kind, state: 'PLACED', resourceDefinition, reason: null, finishedAt: null }));
-        const value = await fn(em as EntityManager, emit, touch, recordJob);
-        await em.flush();
-        if (touched.size > 0) {
-          // A node's revisions must follow commit order: a sequence id taken by a transaction that commits later
-          // than one with a higher id would be skipped by a satellite that already saw the higher revision. So the
-          // node rows are locked (in id order, against deadlocks) before their change-log ids are drawn, and
-          // transactions changing one node draw its ids one after the other.
-          const ids = [...touched.keys()].sort((a, b) => a - b);
-          await em
-            .getConnection()
-            .execute(`select id from node where id in (${ids.map(() => '?').join(', ')}) order by id for no key update`, ids, 'all', em.getTransactionContext());
-          const changes = ids.map((id) => em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${touched.get(id)}`.slice(0, 200) }));
+  for (let attempt = 1; ; attempt++) {
+    pending = [];
+    touched = new Map();
+    later = new Map();
+    try {
+      // clear: the transaction works on its own copies, so a rolled-back change never lingers in the caller's
+      // identity map.
+      result = await ctx.em.transactional(
+        async (em) => {
+          const touch: Touch = (node, reason, options) => {
+            const into = options?.afterCommit ? later : touched;
+            if (!into.has(node.id)) into.set(node.id, reason);
+          };
+          let job: IPlacementJob | undefined;
+          const recordJob: RecordJob = (kind, resourceDefinition) =>
+            (job ??= em.create(PlacementJob, { kind, state: 'PLACED', resourceDefinition, reason: null, finishedAt: null }));
+          const value = await fn(em as EntityManager, emit, touch, recordJob);
           await em.flush();
-          if (job) for (const change of changes) em.create(PlacementJobNode, { job, node: change.node, revision: change.id });
-        }
-        if (job) {
-          // Nothing for a satellite to do (e.g. only diskless changes): the job is done with the commit.
-          if (touched.size === 0) Object.assign(job, { state: 'DONE', finishedAt: new Date() });
-          await em.flush();
-          emit('PLACEMENT_JOB', 'CREATED', [job.kind, job.resourceDefinition], job);
-        }
-        return value;
-      },
-      { clear: true },
-    );
-  } catch (error) {
-    throw translateDbError(error);
+          if (touched.size > 0) {
+            // A node's revisions must follow commit order: a sequence id taken by a transaction that commits later
+            // than one with a higher id would be skipped by a satellite that already saw the higher revision. So the
+            // node rows are locked (in id order, against deadlocks) before their change-log ids are drawn, and
+            // transactions changing one node draw its ids one after the other.
+            const ids = [...touched.keys()].sort((a, b) => a - b);
+            await em
+              .getConnection()
+              .execute(`select id from node where id in (${ids.map(() => '?').join(', ')}) order by id for no key update`, ids, 'all', em.getTransactionContext());
+            const changes = ids.map((id) => em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${touched.get(id)}`.slice(0, 200) }));
+            await em.flush();
+            if (job) for (const change of changes) em.create(PlacementJobNode, { job, node: change.node, revision: change.id });
+          }
+          if (job) {
+            // Nothing for a satellite to do (e.g. only diskless changes): the job is done with the commit.
+            if (touched.size === 0) Object.assign(job, { state: 'DONE', finishedAt: new Date() });
+            await em.flush();
+            emit('PLACEMENT_JOB', 'CREATED', [job.kind, job.resourceDefinition], job);
+          }
+          return value;
+        },
+        { clear: true },
+      );
+      break;
+    } catch (error) {
+      // A deadlock (40P01) or serialization failure (40001) rolled everything back: run the whole unit again. Node
+      // rows are locked in id order at the end, but a service locks its own rows first, so two transactions touching
+      // overlapping nodes (e.g. peers of two definitions) can still meet in opposite orders; PostgreSQL breaks the tie.
+      const code = (error as { code?: string }).code;
+      if ((code === '40P01' || code === '40001') && attempt < MAX_ATTEMPTS) {
+        ctx.log.debug({ transaction: name, attempt, code }, 'transaction conflict; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+        continue;
+      }
+      throw translateDbError(error);
+    }
   }
   ctx.log.debug({ transaction: name, principal: ctx.principal.name, events: pending.length }, 'committed');
   const at = new Date();
@@ -84,5 +110,25 @@ export async function withTransaction<T>(
     const uuid = typeof subject === 'string' || subject === null ? subject : subject.uuid;
     ctx.events.publish({ ...event, uuid: uuid ?? null, at } satisfies ModelEvent);
   }
+  for (const id of touched.keys()) later.delete(id);
+  if (later.size > 0) await touchAfterCommit(ctx, name, later);
   return result;
+}
+
+/**
+ * Moves the revision of nodes affected only indirectly by a committed transaction (see Touch's `afterCommit`).
+ * Without the node row locks: the change it announces is committed already, so any state a satellite reads from
+ * now on contains it, whichever order these ids commit in; a revision id that commits late is merely skipped.
+ */
+async function touchAfterCommit(ctx: ServiceContext, name: string, reasons: ReadonlyMap<number, string>): Promise<void> {
+  try {
+    await ctx.em.fork().transactional(async (em) => {
+      for (const [id, reason] of reasons) em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${reason}`.slice(0, 200) });
+      await em.flush();
+    });
+    ctx.events.publishInternal({ type: 'desired-state-changed', nodeIds: [...reasons.keys()] });
+  } catch (error) {
+    // The satellites get the change with their next full sync (reconnect) or next revision.
+    ctx.log.warn({ err: error, transaction: name }, 'could not move the revision of indirectly affected nodes');
+  }
 }

@@ -2,6 +2,7 @@
 import { builder } from './builder.js';
 import './types/common.js';
 import './types/controller.js';
+import './types/drbd.js';
 import './types/events.js';
 import './types/node.js';
 import './types/placement.js';

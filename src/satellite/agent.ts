@@ -17,6 +17,8 @@ import {
 import { DEFAULT_CAPACITY_INTERVAL_MS, satelliteEndpoint } from './config.js';
 import { parseDesiredStateMessage } from './reconcile/desired-state.js';
 import { ReconcileLoop } from './reconcile/loop.js';
+import type { DrbdStateReport } from '../common/protocol/drbd.js';
+import type { DrbdLayer } from './layers/drbd/drbd-layer.js';
 import { errorMessage, reconcile, type ProviderSource } from './reconcile/reconcile.js';
 
 /** Timing of the controller link; every value has a production default, tests shorten them. */
@@ -72,6 +74,12 @@ export interface SatelliteAgentOptions {
   hostname?: string;
   /** Where storage providers come from (production: a CachingProviderSource over the execa runner). */
   providers: ProviderSource;
+  /**
+   * The DRBD layer (production: always; see bin/satellite.ts for the backend choice). Built by the caller with
+   * {@link SatelliteAgent.drbdReporter} as its report function. Without one, DRBD resources in the desired state are
+   * not run (the storage layer alone: only for tests of the storage path).
+   */
+  drbd?: DrbdLayer;
   log: Logger;
   /** Re-measure capacity (a reconcile pass) this long after the last pass when nothing else happens (default 30 s). */
   capacityIntervalMs?: number;
@@ -81,6 +89,7 @@ export interface SatelliteAgentOptions {
 }
 
 const REPORT_MUTATION = 'mutation Report($r: JSON!) { report(report: $r) }';
+const DRBD_STATE_MUTATION = 'mutation DrbdState($r: JSON!) { drbdState(report: $r) }';
 const DESIRED_STATE_SUBSCRIPTION = 'subscription DesiredState { desiredState }';
 
 /** Close codes with which the controller refuses this satellite as configured: retried slowly. */
@@ -185,7 +194,7 @@ export class SatelliteAgent {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.hostname = options.hostname ?? os.hostname();
     this.loop = new ReconcileLoop({
-      reconcile: (desired, log) => reconcile(desired, options.providers, log),
+      reconcile: (desired, log) => reconcile(desired, options.providers, log, options.drbd),
       report: (report, log) => this.sendReport(report, log),
       log: this.log,
       refreshIntervalMs: options.capacityIntervalMs ?? DEFAULT_CAPACITY_INTERVAL_MS,
@@ -208,9 +217,18 @@ export class SatelliteAgent {
   start(): void {
     if (this.started) throw new Error('SatelliteAgent.start() called twice');
     this.started = true;
-    this.log.info({ url: this.url, reportedHostname: this.hostname }, 'satellite starting');
+    this.log.info({ url: this.url, reportedHostname: this.hostname, drbdBackend: this.options.drbd?.backendName ?? null }, 'satellite starting');
     this.openClient();
   }
+
+  /**
+   * Delivers a DRBD state report to the controller; rejects when not connected or not confirmed, so the DRBD layer
+   * sends a full report next time. Pass it as the DrbdLayer's `report` option.
+   */
+  readonly drbdReporter = (report: DrbdStateReport): Promise<void> => {
+    if (!this.client || !this.socket) return Promise.reject(new Error('not connected to the controller'));
+    return this.mutate(DRBD_STATE_MUTATION, report, 'drbdState', 'DRBD state report');
+  };
 
   /**
    * Stops reconnecting, lets a running pass finish (and report, when connected), then closes the connection
@@ -299,6 +317,8 @@ export class SatelliteAgent {
     this.lastError = null;
     this.refusals = 0;
     this.log.info({ url: this.url, reconnect }, 'connected to the controller');
+    // The controller forgot this node's DRBD state when the previous connection ended.
+    this.options.drbd?.resendFull();
     this.options.onConnected?.({ url: this.url, reconnect });
   }
 
@@ -443,11 +463,23 @@ export class SatelliteAgent {
    * reconnect, so a stale report cannot arrive after a fresh one.
    */
   private sendReport(report: ApplyReport, log: Logger): Promise<void> {
-    const client = this.client;
-    if (!client || !this.socket) {
+    if (!this.client || !this.socket) {
       log.info({ revision: report.revision }, 'not connected; the pass after the reconnect reports');
       return Promise.resolve();
     }
+    return this.mutate(REPORT_MUTATION, report, 'report', 'report').then(() => {
+      log.debug({ revision: report.revision, converged: report.converged }, 'report delivered');
+    });
+  }
+
+  /**
+   * Runs one of the controller's report mutations (`field` returns true when accepted) and resolves when the
+   * controller confirmed it; rejects on errors, a false answer, no confirmation within reportTimeoutMs, or a closed
+   * connection.
+   */
+  private mutate(query: string, payload: unknown, field: 'report' | 'drbdState', what: string): Promise<void> {
+    const client = this.client;
+    if (!client) return Promise.reject(new Error('not connected to the controller'));
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       let answered = false;
@@ -462,30 +494,27 @@ export class SatelliteAgent {
         this.inflight.delete(onClose);
         if (cancel) dispose?.();
         if (error) reject(new Error(error));
-        else {
-          log.debug({ revision: report.revision, converged: report.converged }, 'report delivered');
-          resolve();
-        }
+        else resolve();
       };
       const onClose = (reason: string) => finish(reason, true);
-      const timer = setTimeout(() => finish(`the controller did not confirm the report within ${this.timing.reportTimeoutMs} ms`, true), this.timing.reportTimeoutMs);
+      const timer = setTimeout(() => finish(`the controller did not confirm the ${what} within ${this.timing.reportTimeoutMs} ms`, true), this.timing.reportTimeoutMs);
       this.inflight.add(onClose);
-      dispose = client.subscribe<{ report: boolean }>(
-        { query: REPORT_MUTATION, variables: { r: report } },
+      dispose = client.subscribe<Record<string, boolean>>(
+        { query, variables: { r: payload } },
         {
           next: (result) => {
             answered = true;
-            if (result.errors?.length) finish(`the controller refused the report: ${result.errors.map((e) => e.message).join('; ')}`, false);
-            else if (result.data?.report !== true) finish('the controller did not accept the report (report returned false)', false);
+            if (result.errors?.length) finish(`the controller refused the ${what}: ${result.errors.map((e) => e.message).join('; ')}`, false);
+            else if (result.data?.[field] !== true) finish(`the controller did not accept the ${what} (${field} returned false)`, false);
             else finish(null, false);
           },
           error: (error) =>
             finish(
-              `report failed: ${isCloseLike(error) ? `connection closed (${error.code} ${error.reason})` : Array.isArray(error) ? error.map((e: { message?: string }) => e.message).join('; ') : errorMessage(error)}`,
+              `${what} failed: ${isCloseLike(error) ? `connection closed (${error.code} ${error.reason})` : Array.isArray(error) ? error.map((e: { message?: string }) => e.message).join('; ') : errorMessage(error)}`,
               false,
             ),
           complete: () => {
-            if (!answered) finish('the controller completed the report without an answer', false);
+            if (!answered) finish(`the controller completed the ${what} without an answer`, false);
           },
         },
       );

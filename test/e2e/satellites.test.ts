@@ -1,3 +1,4 @@
+import { drbdGrossSizeKib } from '../../src/common/drbd-metadata.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -60,7 +61,10 @@ describe('controller with real satellite processes', () => {
   }
 
   function startSatellite(sat: Satellite, secret = sat.secret): ChildProcess {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/bin/satellite.ts', '--controller', `ws://127.0.0.1:${port}`, '--node', sat.name, '--capacity-interval', '2'], {
+    // Each satellite is a host of its own for DRBD: its node name as host name, its own state directory, and (from
+    // createNode) its own loopback address, so the emulated DRBD links between them are real TCP connections.
+    const args = ['--node', sat.name, '--hostname', sat.name, '--state-dir', path.join(dir, 'state', sat.name), '--drbd-backend', 'emulated', '--capacity-interval', '2'];
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/bin/satellite.ts', '--controller', `ws://127.0.0.1:${port}`, ...args], {
       cwd: ROOT,
       env: { ...process.env, NODE_OPTIONS: '', BLOCKPLANE_SATELLITE_SECRET: secret, BLOCKPLANE_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,7 +85,7 @@ describe('controller with real satellite processes', () => {
   }
   const nodeStatus = async (name: string) => (await gql(`{ node(name: "${name}") { connectionStatus lastError appliedRevision desiredRevision } }`)).node;
   const waitStatus = (name: string, status: string, ms?: number) => until(`${name} ${status}`, async () => (await nodeStatus(name)).connectionStatus === status, ms);
-  const volumes = async (rd: string, node: string) => (await gql(`{ resource(resourceDefinition: "${rd}", node: "${node}") { volumes { volumeNumber state devicePath lastError usableSizeKib } } }`)).resource?.volumes;
+  const volumes = async (rd: string, node: string) => (await gql(`{ resource(resourceDefinition: "${rd}", node: "${node}") { volumes { volumeNumber state devicePath backingDevicePath lastError usableSizeKib } } }`)).resource?.volumes;
   const imagesIn = async (node: string, pool = 'thin') => (await readdir(path.join(dir, node, pool))).filter((f) => f.endsWith('.img')).sort();
 
   beforeAll(async () => {
@@ -97,7 +101,7 @@ describe('controller with real satellite processes', () => {
     await execa('mount', ['-o', 'loop', path.join(dir, 's2-thick.fs'), path.join(dir, 's2', 'thick')]);
     mounted = path.join(dir, 's2', 'thick');
     for (const name of ['s1', 's2', 's3']) {
-      const created = await gql(`mutation($n: String!) { createNode(input: { name: $n, netInterfaces: [{ address: "127.0.0.1" }] }) { satelliteSecret } }`, { n: name });
+      const created = await gql(`mutation($n: String!, $a: String!) { createNode(input: { name: $n, netInterfaces: [{ address: $a }] }) { satelliteSecret } }`, { n: name, a: `127.0.0.${name.slice(1)}` });
       const sat: Satellite = { name, secret: created.createNode.satelliteSecret, output: '' };
       sats.set(name, sat);
       for (const [pool, kind] of [['thin', 'FILE_THIN'], ['thick', 'FILE']] as const) {
@@ -153,7 +157,10 @@ describe('controller with real satellite processes', () => {
         return v?.every((x: any) => x.state === 'CREATED') ? v : undefined;
       });
       expect(vols.map((v: any) => [v.volumeNumber, v.usableSizeKib])).toEqual([[0, String(32 * 1024)], [1, String(16 * 1024)]]);
-      for (const v of vols) expect(existsSync(v.devicePath)).toBe(true);
+      for (const v of vols) {
+        expect(existsSync(v.backingDevicePath)).toBe(true);
+        expect(v.devicePath).toMatch(/^\/dev\/drbd\d+$/); // DRBD's device (emulated here: no kernel module)
+      }
     }
     expect(await imagesIn('s1')).toEqual(['data_00000.img', 'data_00001.img']);
     expect(await imagesIn('s2', 'thick')).toEqual(['data_00000.img', 'data_00001.img']);
@@ -167,7 +174,9 @@ describe('controller with real satellite processes', () => {
     await gql(`mutation { modifyVolumeDefinition(input: { resourceDefinition: "data", volumeNumber: 0, sizeKib: "48MiB" }) { sizeKib } }`);
     for (const [node, pool] of [['s1', 'thin'], ['s2', 'thick']]) {
       await until(`grown volume on ${node}`, async () => (await volumes('data', node!))?.[0]?.usableSizeKib === String(48 * 1024));
-      expect(statSync(path.join(dir, node!, pool!, 'data_00000.img')).size).toBe(48 * MiB);
+      // The backing file holds the volume plus DRBD's internal metadata.
+      expect(statSync(path.join(dir, node!, pool!, 'data_00000.img')).size).toBeGreaterThanOrEqual(Number(drbdGrossSizeKib(48n * 1024n)) * 1024);
+      expect(statSync(path.join(dir, node!, pool!, 'data_00000.img')).size).toBeLessThan(49 * MiB);
     }
 
     await deleteResource({ resourceDefinition: 'data', node: 's2' });
@@ -260,7 +269,7 @@ describe('controller with real satellite processes', () => {
 
   it('spawns 3 replicas across 4 nodes (one offline): backing volumes on the chosen nodes, jobs to DONE, growth, a restart mid-job, deletion', async () => {
     const s4: Satellite = { name: 's4', secret: '', output: '' };
-    s4.secret = (await gql(`mutation { createNode(input: { name: "s4", netInterfaces: [{ address: "127.0.0.1" }] }) { satelliteSecret } }`)).createNode.satelliteSecret;
+    s4.secret = (await gql(`mutation { createNode(input: { name: "s4", netInterfaces: [{ address: "127.0.0.4" }] }) { satelliteSecret } }`)).createNode.satelliteSecret;
     await mkdir(path.join(dir, 's4', 'thin'), { recursive: true });
     await gql(`mutation($i: CreateStoragePoolInput!) { createStoragePool(input: $i) { name } }`, {
       i: { node: 's4', name: 'thin', providerKind: 'FILE_THIN', props: [{ key: 'StorDriver/FileDir', value: path.join(dir, 's4', 'thin') }] },
@@ -290,7 +299,7 @@ describe('controller with real satellite processes', () => {
     const grow = grown.modifyVolumeDefinition.resourceDefinition.placementJobs[0];
     expect(grow.kind).toBe('GROW');
     await until('grow job DONE', async () => (await job(grow.uuid)).state === 'DONE');
-    for (const node of chosen) expect(statSync(path.join(dir, node, 'thin', 'spawned_00000.img')).size).toBe(32 * MiB);
+    for (const node of chosen) expect(statSync(path.join(dir, node, 'thin', 'spawned_00000.img')).size).toBe(Number(drbdGrossSizeKib(32n * 1024n)) * 1024);
 
     // A controller restart while a job is under way: the job finishes afterwards, its volumes exist exactly once.
     const second = await spawn('across-restart');

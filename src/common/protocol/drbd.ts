@@ -156,6 +156,11 @@ export interface DrbdConnectionStateReport {
 /** Everything the satellite knows about one DRBD resource at one moment. */
 export interface DrbdResourceState {
   resource: string;
+  /**
+   * Whether the replica is meant to be diskless (the satellite adds it from its desired state): then a Diskless
+   * volume is right, while on a diskful replica it means the disk was lost. Absent when the satellite does not know.
+   */
+  diskless?: boolean;
   role: DrbdRole;
   suspended: boolean;
   volumes: DrbdVolumeState[];

@@ -1,4 +1,5 @@
 import type { ProviderKind } from '../vocabulary.js';
+import type { DesiredDrbdResource, DrbdStateReport } from './drbd.js';
 
 /**
  * The controller <-> satellite protocol. The satellite is a graphql-ws client of the controller's internal
@@ -6,7 +7,7 @@ import type { ProviderKind } from '../vocabulary.js';
  * desired state and reports back with mutations. Payloads are JSON documents typed here, versioned by
  * PROTOCOL_VERSION; a satellite speaking another version is refused with a reason.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** WebSocket path of the internal satellite endpoint on the controller's port. */
 export const SATELLITE_PATH = '/satellite';
@@ -40,7 +41,10 @@ export interface DesiredPool {
   props: Record<string, string>;
 }
 
-/** A backing volume the satellite must have. Sizes are decimal strings of KiB (JSON has no 64-bit integers). */
+/**
+ * A backing volume the satellite must have. Sizes are decimal strings of KiB (JSON has no 64-bit integers). `sizeKib`
+ * is the gross size: the volume definition's size plus DRBD's internal metadata (see drbdGrossSizeKib).
+ */
 export interface DesiredVolume {
   resource: string;
   volumeNumber: number;
@@ -55,6 +59,8 @@ export interface DesiredState {
   revision: number;
   pools: DesiredPool[];
   volumes: DesiredVolume[];
+  /** Every DRBD resource the node runs (diskful and diskless replicas), sorted by name. */
+  drbdResources: DesiredDrbdResource[];
 }
 
 /** Identity of a desired volume within a node. */
@@ -78,6 +84,8 @@ export type DesiredStateMessage =
       deletePools: string[];
       upsertVolumes: DesiredVolume[];
       deleteVolumes: { resource: string; volumeNumber: number }[];
+      upsertDrbdResources: DesiredDrbdResource[];
+      deleteDrbdResources: string[];
     };
 
 /** The delta that turns `prev` into `next` (both for the same node). Pure. */
@@ -87,6 +95,8 @@ export function diffDesiredState(prev: DesiredState, next: DesiredState): Extrac
   const nextPools = new Map(next.pools.map((p) => [p.name, p]));
   const prevVolumes = new Map(prev.volumes.map((v) => [volumeKey(v), v]));
   const nextVolumes = new Map(next.volumes.map((v) => [volumeKey(v), v]));
+  const prevDrbd = new Map(prev.drbdResources.map((r) => [r.name, JSON.stringify(r)]));
+  const nextDrbd = new Set(next.drbdResources.map((r) => r.name));
   return {
     type: 'delta',
     node: next.node,
@@ -99,6 +109,9 @@ export function diffDesiredState(prev: DesiredState, next: DesiredState): Extrac
       return !before || before.pool !== v.pool || before.sizeKib !== v.sizeKib;
     }),
     deleteVolumes: prev.volumes.filter((v) => !nextVolumes.has(volumeKey(v))).map(({ resource, volumeNumber }) => ({ resource, volumeNumber })),
+    // Both sides are built by the same code in the same key order, so equal resources serialize identically.
+    upsertDrbdResources: next.drbdResources.filter((r) => prevDrbd.get(r.name) !== JSON.stringify(r)),
+    deleteDrbdResources: prev.drbdResources.filter((r) => !nextDrbd.has(r.name)).map((r) => r.name),
   };
 }
 
@@ -113,11 +126,15 @@ export function applyDesiredStateDelta(state: DesiredState, delta: Extract<Desir
   const volumes = new Map(state.volumes.map((v) => [volumeKey(v), v]));
   delta.deleteVolumes.forEach((v) => volumes.delete(volumeKey(v)));
   delta.upsertVolumes.forEach((v) => volumes.set(volumeKey(v), v));
+  const drbd = new Map(state.drbdResources.map((r) => [r.name, r]));
+  delta.deleteDrbdResources.forEach((name) => drbd.delete(name));
+  delta.upsertDrbdResources.forEach((r) => drbd.set(r.name, r));
   return {
     node: state.node,
     revision: delta.revision,
     pools: [...pools.values()].sort((a, b) => a.name.localeCompare(b.name)),
     volumes: [...volumes.values()].sort((a, b) => volumeKey(a).localeCompare(volumeKey(b))),
+    drbdResources: [...drbd.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
 }
 
@@ -134,14 +151,21 @@ export interface PoolReport {
   freeKib?: string;
 }
 
-/** The satellite's report on one backing volume. */
+/** The satellite's report on one volume (its backing storage and its DRBD device). */
 export interface VolumeReport {
   resource: string;
   volumeNumber: number;
-  /** CREATED: exists with at least the desired size; DELETED: gone (no longer desired); FAILED: see error. */
+  /**
+   * CREATED: exists with at least the desired size (and its DRBD device is configured, when the node runs the
+   * resource); DELETED: gone (no longer desired); FAILED: see error.
+   */
   state: 'CREATED' | 'DELETED' | 'FAILED';
   error: string | null;
+  /** The device users open: /dev/drbd<minor> when DRBD runs the volume, else the backing device. */
   devicePath?: string | null;
+  /** The backing device under DRBD (null for diskless replicas). */
+  backingDevicePath?: string | null;
+  /** Size the device offers (DRBD's net size), KiB. */
   usableKib?: string;
   allocatedKib?: string;
 }
@@ -159,3 +183,5 @@ export interface ApplyReport {
   /** Set when the satellite could not process the desired state at all (the node shows FULL_SYNC_FAILED). */
   fatal?: string | null;
 }
+
+export type { DrbdStateReport };

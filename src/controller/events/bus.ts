@@ -1,3 +1,4 @@
+import { DrbdStateStore } from '../drbd/state-store.js';
 import { AsyncQueue } from './queue.js';
 
 /**
@@ -46,6 +47,11 @@ export type InternalEvent =
 type InternalListener = (event: InternalEvent) => void;
 
 export class EventBus {
+  /**
+   * Live DRBD state reported by the satellites, with its own change stream (many changes per second during a
+   * resync; they never go through the model events, which are about committed database changes).
+   */
+  readonly drbd = new DrbdStateStore();
   private readonly listeners = new Set<Listener>();
   private readonly internalListeners = new Set<InternalListener>();
 

@@ -20,8 +20,10 @@ import { LockMode } from '@mikro-orm/core';
 import { Node } from '../../orm/entities/node.js';
 import type { EventBus } from '../events/bus.js';
 import { AsyncQueue } from '../events/queue.js';
+import { recordInitializedVolumes } from '../drbd/initialized.js';
+import { parseDrbdStateReport } from '../drbd/report.js';
 import { buildDesiredState } from './desired-state.js';
-import { markJobsSent } from './jobs.js';
+import { markJobsSent, markVolumesSent } from './jobs.js';
 import { ingestReport } from './reports.js';
 import { verifySecret } from './secrets.js';
 
@@ -70,6 +72,9 @@ export class SatelliteHub {
   private readonly log: Logger;
   private readonly timer: NodeJS.Timeout;
   private readonly unlisten: () => void;
+  private readonly unlistenModel: () => void;
+  /** Volumes known to be DRBD_INITIALIZED (resource name key / volume number), see recordInitializedVolumes. */
+  private readonly initialized = new Set<string>();
   private readonly cleanup: { dispose(): void | Promise<void> };
 
   constructor(private readonly options: SatelliteHubOptions) {
@@ -81,6 +86,13 @@ export class SatelliteHub {
         this.connections.get(event.nodeId)?.socket.close(SATELLITE_CLOSE.WRONG_SECRET, 'the satellite secret was rotated');
       } else {
         this.connections.get(event.nodeId)?.socket.close(SATELLITE_CLOSE.UNKNOWN_NODE, 'the node was deleted or no longer runs a satellite');
+      }
+    });
+    this.unlistenModel = options.events.listen((event) => {
+      // A definition created again under the same name starts without data.
+      if (event.kind === 'RESOURCE_DEFINITION' && event.action === 'DELETED') {
+        const prefix = `${nameKey(event.path[0] ?? '')}/`;
+        for (const key of [...this.initialized]) if (key.startsWith(prefix)) this.initialized.delete(key);
       }
     });
     this.cleanup = useServer<Record<string, unknown>, Record<PropertyKey, unknown>>(
@@ -122,6 +134,7 @@ export class SatelliteHub {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.unlisten();
+    this.unlistenModel();
     for (const c of this.connections.values()) c.socket.close(1001, 'controller shutting down');
     // A frozen satellite never answers the close handshake; do not let it hold the shutdown for ws's 30 s.
     await new Promise((r) => setTimeout(r, 500));
@@ -149,6 +162,24 @@ export class SatelliteHub {
               if (!c || this.connections.get(c.nodeId) !== c) return false;
               c.lastPong = Date.now();
               await ingestReport(this.options.orm.em.fork(), this.options.events, c.nodeId, args.report, this.log, () => this.connections.get(c.nodeId) === c);
+              return true;
+            },
+          },
+          drbdState: {
+            type: new GraphQLNonNull(GraphQLBoolean),
+            args: { report: { type: new GraphQLNonNull(JSONScalar) } },
+            resolve: async (_root, args: { report: unknown }, ctx: SatelliteContext) => {
+              const c = ctx.connection;
+              if (!c || this.connections.get(c.nodeId) !== c) return false;
+              c.lastPong = Date.now();
+              const report = parseDrbdStateReport(args.report);
+              const changes = this.options.events.drbd.apply(c.nodeName, report);
+              if (changes.length > 0) {
+                await recordInitializedVolumes(this.options.orm.em.fork(), this.options.events, this.log, changes, this.initialized).catch((err: unknown) =>
+                  // Only delays dropping the seeding instruction; the next UpToDate report tries again.
+                  this.log.warn({ err }, 'could not record initialized volumes'),
+                );
+              }
               return true;
             },
           },
@@ -208,12 +239,17 @@ export class SatelliteHub {
     }
   }
 
-  /** Jobs waiting for this node up to `revision` are now being realized: say so, without holding up the stream. */
+  /**
+   * Jobs waiting for this node up to `revision` are now being realized, and its PENDING volumes are being created:
+   * say so, without holding up the stream.
+   */
   private async jobsSent(nodeId: number, revision: number): Promise<void> {
     try {
       const jobs = await markJobsSent(this.options.orm.em.fork(), nodeId, revision);
+      const volumes = await markVolumesSent(this.options.orm.em.fork(), nodeId);
       const at = new Date();
       for (const j of jobs) this.options.events.publish({ kind: 'PLACEMENT_JOB', action: 'MODIFIED', path: [j.kind, j.resourceDefinition], uuid: j.uuid, at });
+      for (const v of volumes) this.options.events.publish({ kind: 'VOLUME', action: 'MODIFIED', path: [v.resource, v.node, String(v.volumeNumber)], uuid: v.uuid, at });
     } catch (err) {
       this.log.warn({ err }, 'could not mark jobs as realizing');
     }
@@ -268,6 +304,8 @@ export class SatelliteHub {
     if (!c || this.connections.get(c.nodeId) !== c) return;
     this.connections.delete(c.nodeId);
     c.stream?.queue.end();
+    // Whatever DRBD state the node had is no longer known: never show a stale UpToDate.
+    this.options.events.drbd.forgetNode(c.nodeName);
     this.log.info({ node: c.nodeName }, 'satellite disconnected');
     await this.setStatus([c.nodeId], 'OFFLINE', null).catch((err) => this.log.error({ err }, 'could not record OFFLINE'));
   }

@@ -54,3 +54,18 @@ export async function markJobsSent(em: EntityManager, nodeId: number, revision: 
     [nodeId, revision],
   );
 }
+
+/**
+ * PENDING volumes of `nodeId` become CREATING: the desired state that contains them went out to the satellite.
+ * (Volumes stay PENDING while their node is offline, so the difference tells an operator where work is stuck.)
+ */
+export async function markVolumesSent(em: EntityManager, nodeId: number): Promise<{ uuid: string; resource: string; node: string; volumeNumber: number }[]> {
+  return em.getConnection().execute(
+    `update volume v set state = 'CREATING', state_changed_at = now(), updated_at = now()
+      from resource r, resource_definition d, volume_definition vd, node n
+      where v.resource_id = r.id and r.resource_definition_id = d.id and v.volume_definition_id = vd.id and r.node_id = n.id
+        and r.node_id = ? and v.state = 'PENDING'
+      returning v.uuid, d.name as resource, n.name as node, vd.volume_number as "volumeNumber"`,
+    [nodeId],
+  );
+}

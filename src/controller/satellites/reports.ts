@@ -72,11 +72,12 @@ export async function ingestReport(
     for (const r of report.volumes) {
       const volume = byKey.get(`${nameKey(r.resource)}/${r.volumeNumber}`);
       if (!volume || r.state === 'DELETED') continue;
-      const before = `${volume.state}|${volume.lastError}|${volume.devicePath}|${volume.usableSizeKib}|${volume.allocatedSizeKib}`;
+      const before = `${volume.state}|${volume.lastError}|${volume.devicePath}|${volume.backingDevicePath}|${volume.usableSizeKib}|${volume.allocatedSizeKib}`;
       if (r.state === 'CREATED') {
         volume.state = 'CREATED';
         volume.lastError = null;
         volume.devicePath = r.devicePath ?? null;
+        volume.backingDevicePath = r.backingDevicePath ?? null;
         if (r.usableKib !== undefined) volume.usableSizeKib = BigInt(r.usableKib);
         if (r.allocatedKib !== undefined) volume.allocatedSizeKib = BigInt(r.allocatedKib);
       } else {
@@ -84,7 +85,7 @@ export async function ingestReport(
         volume.lastError = r.error;
       }
       if (volume.resource.flags.includes('DELETE')) volume.state = 'DELETING';
-      if (before !== `${volume.state}|${volume.lastError}|${volume.devicePath}|${volume.usableSizeKib}|${volume.allocatedSizeKib}`) {
+      if (before !== `${volume.state}|${volume.lastError}|${volume.devicePath}|${volume.backingDevicePath}|${volume.usableSizeKib}|${volume.allocatedSizeKib}`) {
         volume.stateChangedAt = now;
         emit('VOLUME', 'MODIFIED', [volume.resource.resourceDefinition.name, node.name, String(volume.volumeDefinition.volumeNumber)], volume);
       }

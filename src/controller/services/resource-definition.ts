@@ -206,10 +206,22 @@ function checkVolumeSpecs(specs: readonly VolumeDefinitionSpec[], field: string,
     return {
       volumeNumber,
       sizeKib: checkSize(spec.sizeKib, `${f}.sizeKib`),
-      flags: [...new Set(spec.flags ?? [])],
+      flags: checkUserFlags(spec.flags ?? [], `${f}.flags`),
       props: initialProps('volumeDefinition', spec.props, `${f}.props`),
     };
   });
+}
+
+/** Flags a user may set on a volume definition; the others (RESIZE, DELETE, DRBD_INITIALIZED) record system state. */
+const USER_VOLUME_DEFINITION_FLAGS: readonly VolumeDefinitionFlag[] = ['GROSS_SIZE'];
+
+function checkUserFlags(flags: readonly VolumeDefinitionFlag[], field: string): VolumeDefinitionFlag[] {
+  flags.forEach((flag, i) => {
+    if (!USER_VOLUME_DEFINITION_FLAGS.includes(flag)) {
+      throw ApiError.invalid(ErrorCode.INVALID_VALUE, `${field}[${i}]`, `The flag ${flag} is set by blockplane itself, not by users.`, `Leave it out; users may set ${USER_VOLUME_DEFINITION_FLAGS.join(', ')}.`);
+    }
+  });
+  return [...new Set(flags)];
 }
 
 function checkSize(size: KiB | string, field: string): KiB {

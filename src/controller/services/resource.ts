@@ -72,8 +72,18 @@ export async function addResource(
   }
   await em.flush();
   touch(node, `resource ${definition.name} created`);
+  await touchPeers(em, touch, definition, resource, `peer added to ${definition.name}`);
   emit('RESOURCE', 'CREATED', [definition.name, node.name], resource);
   return resource;
+}
+
+/**
+ * Every other replica of the definition lists its peers in its DRBD configuration, so adding or removing a replica
+ * changes their nodes' desired state too.
+ */
+async function touchPeers(em: EntityManager, touch: Touch, definition: IResourceDefinition, except: IResource, reason: string): Promise<void> {
+  const peers = await em.find(Resource, { resourceDefinition: definition, id: { $ne: except.id } }, { fields: ['node', 'flags'] });
+  for (const peer of peers) if (!peer.flags.includes('DELETE')) touch(peer.node, reason, { afterCommit: true });
 }
 
 /**
@@ -91,6 +101,7 @@ export async function deleteResourceRecord(ctx: ServiceContext, input: { resourc
       volumes.forEach((v) => (v.state = 'DELETING'));
       await em.flush();
       touch(resource.node, `resource ${input.resourceDefinition} deleted`);
+      await touchPeers(em, touch, resource.resourceDefinition, resource, `peer of ${input.resourceDefinition} deleted`);
       job('DELETE', input.resourceDefinition);
       emit('RESOURCE', 'MODIFIED', [input.resourceDefinition, input.node], resource);
     }

@@ -7,6 +7,7 @@ import type { IResource } from '../../orm/entities/resource.js';
 import type { IVolume } from '../../orm/entities/volume.js';
 import { builder } from '../builder.js';
 import { connection, connectionFields, EffectivePropertyRef, orNull, PropertyInput, PropFilterInput, propsFields, PropsChangeInput } from './common.js';
+import { HealthEnum } from './drbd.js';
 import { resourceLayers, volumeLayers } from './inheritance.js';
 import { NodeRef, ResourceDefinitionRef, ResourceRef, StoragePoolRef, VolumeDefinitionRef, VolumeRef } from './refs.js';
 
@@ -48,7 +49,8 @@ VolumeRef.implement({
     }),
     allocatedSizeKib: t.field({ type: 'KiB', nullable: true, description: 'Reported by the satellite.', resolve: (v) => v.allocatedSizeKib ?? null }),
     usableSizeKib: t.field({ type: 'KiB', nullable: true, description: 'Reported by the satellite.', resolve: (v) => v.usableSizeKib ?? null }),
-    devicePath: t.string({ nullable: true, resolve: (v) => v.devicePath ?? null }),
+    devicePath: t.string({ nullable: true, description: 'The device to use: /dev/drbd<minor> when DRBD runs the volume, else the backing device.', resolve: (v) => v.devicePath ?? null }),
+    backingDevicePath: t.string({ nullable: true, description: 'The storage under DRBD (LV, zvol, loop device); null for diskless replicas.', resolve: (v) => v.backingDevicePath ?? null }),
     state: t.expose('state', { type: VolumeStateEnum, description: 'PENDING until the satellite reports, then CREATED or FAILED; DELETING while it is being removed.' }),
     lastError: t.string({ nullable: true, description: "Why the volume is not converged: the satellite's (tool's) error.", resolve: (v) => v.lastError ?? null }),
     stateChangedAt: t.field({ type: 'DateTime', nullable: true, resolve: (v) => v.stateChangedAt ?? null }),
@@ -64,6 +66,7 @@ const ResourceFilterInput = builder.inputType('ResourceFilter', {
     nodes: t.stringList(),
     storagePools: t.stringList({ description: 'Only resources with a volume in a pool of these names.' }),
     props: t.field({ type: [PropFilterInput] }),
+    health: t.field({ type: [HealthEnum], description: 'Only replicas whose DRBD health is one of these, e.g. [DEGRADED, FAILED, SPLIT_BRAIN].' }),
   }),
 });
 
@@ -101,7 +104,7 @@ builder.queryFields((t) => ({
     {
       type: ResourceRef,
       args: { filter: t.arg({ type: ResourceFilterInput }) },
-      resolve: (_r, args, ctx) => connection(args, (page) => listResources(ctx.em, args.filter ?? {}, page)),
+      resolve: (_r, args, ctx) => connection(args, (page) => listResources(ctx.em, args.filter ?? {}, page, ctx.service.events.drbd)),
     },
     { name: 'ResourceConnection', fields: connectionFields },
     { name: 'ResourceEdge' },

@@ -19,6 +19,8 @@ export const Volume = defineEntity({
     allocatedSizeKib: p.bigint('bigint').nullable(),
     usableSizeKib: p.bigint('bigint').nullable(),
     devicePath: p.string().length(1024).nullable(),
+    /** The backing device under DRBD (an LV, zvol or loop device); null for diskless replicas. */
+    backingDevicePath: p.string().length(1024).nullable(),
     /** Lifecycle as realized by the satellite: PENDING until it reports, then CREATED or FAILED (with lastError). */
     state: p.enum([...VOLUME_STATES]).default('PENDING'),
     lastError: p.text().nullable(),

@@ -5,6 +5,7 @@ import { Migration20261125165650_net_interface_one_active } from './Migration202
 import { Migration20261125171628_satellite_state } from './Migration20261125171628_satellite_state.js';
 import { Migration20261125180421_drbd_numbers } from './Migration20261125180421_drbd_numbers.js';
 import { Migration20261125181155_placement_jobs } from './Migration20261125181155_placement_jobs.js';
+import { Migration20261125190221_volume_backing_device } from './Migration20261125190221_volume_backing_device.js';
 
 export const MIGRATIONS = [
   { name: 'Migration20261125164548_initial', class: Migration20261125164548_initial },
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261125171628_satellite_state', class: Migration20261125171628_satellite_state },
   { name: 'Migration20261125180421_drbd_numbers', class: Migration20261125180421_drbd_numbers },
   { name: 'Migration20261125181155_placement_jobs', class: Migration20261125181155_placement_jobs },
+  { name: 'Migration20261125190221_volume_backing_device', class: Migration20261125190221_volume_backing_device },
 ];

@@ -1,3 +1,4 @@
+import type { DesiredDrbdPeer, DesiredDrbdResource, DesiredDrbdVolume } from '../../common/protocol/drbd.js';
 import type { DesiredPool, DesiredState, DesiredStateMessage, DesiredVolume } from '../../common/protocol/satellite.js';
 import type { ProviderKind } from '../../common/vocabulary.js';
 
@@ -23,6 +24,8 @@ export function parseDesiredStateMessage(value: unknown): DesiredStateMessage {
         const o = object(v, `deleteVolumes[${i}]`);
         return { resource: string(o.resource, `deleteVolumes[${i}].resource`), volumeNumber: integer(o.volumeNumber, `deleteVolumes[${i}].volumeNumber`) };
       }),
+      upsertDrbdResources: array(m.upsertDrbdResources, 'upsertDrbdResources').map((r, i) => drbdResource(r, `upsertDrbdResources[${i}]`)),
+      deleteDrbdResources: array(m.deleteDrbdResources, 'deleteDrbdResources').map((r, i) => string(r, `deleteDrbdResources[${i}]`)),
     };
   }
   throw new Error(`type: expected 'full' or 'delta', got ${JSON.stringify(m.type) ?? 'nothing'}`);
@@ -35,7 +38,46 @@ function desiredState(value: unknown, path: string): DesiredState {
     revision: integer(s.revision, `${path}.revision`),
     pools: array(s.pools, `${path}.pools`).map((p, i) => pool(p, `${path}.pools[${i}]`)),
     volumes: array(s.volumes, `${path}.volumes`).map((v, i) => volume(v, `${path}.volumes[${i}]`)),
+    drbdResources: array(s.drbdResources, `${path}.drbdResources`).map((r, i) => drbdResource(r, `${path}.drbdResources[${i}]`)),
   };
+}
+
+function drbdResource(value: unknown, path: string): DesiredDrbdResource {
+  const r = object(value, path);
+  return {
+    name: string(r.name, `${path}.name`),
+    secret: string(r.secret, `${path}.secret`),
+    nodeId: integer(r.nodeId, `${path}.nodeId`),
+    address: string(r.address, `${path}.address`),
+    port: integer(r.port, `${path}.port`),
+    diskless: boolean(r.diskless, `${path}.diskless`),
+    tieBreaker: boolean(r.tieBreaker, `${path}.tieBreaker`),
+    peerSlots: integer(r.peerSlots, `${path}.peerSlots`),
+    volumes: array(r.volumes, `${path}.volumes`).map((v, i): DesiredDrbdVolume => {
+      const o = object(v, `${path}.volumes[${i}]`);
+      return { volumeNumber: integer(o.volumeNumber, `${path}.volumes[${i}].volumeNumber`), minor: integer(o.minor, `${path}.volumes[${i}].minor`), sizeKib: string(o.sizeKib, `${path}.volumes[${i}].sizeKib`) };
+    }),
+    peers: array(r.peers, `${path}.peers`).map((v, i): DesiredDrbdPeer => {
+      const o = object(v, `${path}.peers[${i}]`);
+      const at = `${path}.peers[${i}]`;
+      return {
+        node: string(o.node, `${at}.node`),
+        hostname: string(o.hostname, `${at}.hostname`),
+        nodeId: integer(o.nodeId, `${at}.nodeId`),
+        address: string(o.address, `${at}.address`),
+        port: integer(o.port, `${at}.port`),
+        diskless: boolean(o.diskless, `${at}.diskless`),
+        tieBreaker: boolean(o.tieBreaker, `${at}.tieBreaker`),
+      };
+    }),
+    options: props(r.options, `${path}.options`),
+    initialSyncSourceVolumes: array(r.initialSyncSourceVolumes, `${path}.initialSyncSourceVolumes`).map((n, i) => integer(n, `${path}.initialSyncSourceVolumes[${i}]`)),
+  };
+}
+
+function boolean(value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') throw new Error(`${path}: expected true or false`);
+  return value;
 }
 
 function pool(value: unknown, path: string): DesiredPool {

@@ -55,7 +55,7 @@ export function diffPoolVolumes(
   actual: readonly ActualVolume[],
   kind: ProviderKind,
   /** Names desired anywhere on the node: never deleted from this pool (see reconcile()). */
-  protectedNames: ReadonlySet<string> = new Set(),
+  protectedNames: { has(name: string): boolean } = new Set<string>(),
 ): VolumeAction[] {
   const actualByName = new Map(actual.map((a) => [a.name, a]));
   const desiredNames = new Set<string>();

@@ -3,8 +3,10 @@ import type { ApplyReport, DesiredPool, DesiredState, DesiredVolume, PoolReport,
 import { volumeKey } from '../../common/protocol/satellite.js';
 import { PROVIDER_KINDS } from '../../common/vocabulary.js';
 import { createProvider } from '../layers/storage/factory.js';
-import { backingVolumeName, type ActualVolume, type PoolSpec, type ProviderOptions, type StorageProvider } from '../layers/storage/provider.js';
+import { backingVolumeName, parseBackingVolumeName, type ActualVolume, type PoolSpec, type ProviderOptions, type StorageProvider } from '../layers/storage/provider.js';
+import type { DrbdLayer, BackingVolume } from '../layers/drbd/drbd-layer.js';
 import { diffPoolVolumes, type VolumeAction } from './diff.js';
+import { errorMessage } from './errors.js';
 
 /** Hands out the storage provider of a desired pool. */
 export interface ProviderSource {
@@ -46,11 +48,7 @@ export class CachingProviderSource implements ProviderSource {
   }
 }
 
-/** The readable message of anything a provider threw (ApiError, CommandError, a filesystem error...). */
-export function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return String(error);
-}
+export { errorMessage };
 
 /**
  * One reconcile pass: makes the node's storage match `desired` and reports every desired pool and volume, plus every
@@ -65,7 +63,7 @@ export function errorMessage(error: unknown): string {
  *
  * Never throws for a failing object; a throw means a bug, and the caller reports it as `fatal`.
  */
-export async function reconcile(desired: DesiredState, providers: ProviderSource, log: Logger): Promise<ApplyReport> {
+export async function reconcile(desired: DesiredState, providers: ProviderSource, log: Logger, drbd?: DrbdLayer): Promise<ApplyReport> {
   const pools = [...desired.pools].sort((a, b) => compare(a.name, b.name));
   const poolNames = new Set(pools.map((p) => p.name));
   providers.retainOnly(poolNames);
@@ -84,20 +82,57 @@ export async function reconcile(desired: DesiredState, providers: ProviderSource
   // A volume desired anywhere on this node is never deleted, even if another pool lists it: two pools that (by
   // misconfiguration) share storage must not delete each other's volumes.
   const desiredNames = new Set(desired.volumes.map((v) => backingVolumeName(v.resource, v.volumeNumber)));
+  // DRBD goes down before its storage is deleted; storage under a resource that would not go down stays.
+  const stuck = drbd ? await drbd.removeUnwanted(desired.drbdResources) : new Map<string, string>();
+  const keep = { has: (name: string) => desiredNames.has(name) || stuck.has(parseBackingVolumeName(name)?.resource ?? '') };
+  const grown = new Set<string>();
   const poolReports: PoolReport[] = [];
   for (const pool of pools) {
-    const result = await reconcilePool(pool, volumesByPool.get(pool.name) ?? [], providers, log.child({ pool: pool.name }), desiredNames);
+    const result = await reconcilePool(pool, volumesByPool.get(pool.name) ?? [], providers, log.child({ pool: pool.name }), keep, grown);
     poolReports.push(result.pool);
     volumeReports.push(...result.volumes);
   }
+  if (drbd) await reconcileDrbd(desired, drbd, volumeReports, grown);
+  for (const [resource, error] of stuck) log.warn({ resource, error }, 'DRBD resource could not be taken down; its storage stays');
 
   volumeReports.sort((a, b) => compare(volumeKey(a), volumeKey(b)) || compare(a.state, b.state));
   return {
     revision: desired.revision,
-    converged: poolReports.every((p) => p.error === null) && volumeReports.every((v) => v.state !== 'FAILED'),
+    converged: poolReports.every((p) => p.error === null) && volumeReports.every((v) => v.state !== 'FAILED') && stuck.size === 0,
     pools: poolReports,
     volumes: volumeReports,
   };
+}
+
+/**
+ * The DRBD layer's part of a pass, after the storage layer: every desired DRBD resource whose backing volumes all
+ * exist is configured and brought up (see DrbdLayer.apply); its volume reports then name the DRBD device, the backing
+ * device and DRBD's net size. A resource whose storage failed is left alone (its volumes are FAILED already); one
+ * DRBD refused makes its volumes FAILED with DRBD's message. Diskless replicas have no storage reports, so they get
+ * theirs here.
+ */
+async function reconcileDrbd(desired: DesiredState, drbd: DrbdLayer, reports: VolumeReport[], grown: ReadonlySet<string>): Promise<void> {
+  for (const resource of desired.drbdResources) {
+    const mine = reports.filter((r) => r.resource === resource.name);
+    if (!resource.diskless && (mine.length < resource.volumes.length || mine.some((r) => r.state !== 'CREATED'))) continue;
+    const backing = new Map<number, BackingVolume>();
+    for (const r of mine) backing.set(r.volumeNumber, { devicePath: r.devicePath ?? null, grown: grown.has(volumeKey(r)) });
+    const result = await drbd.apply(resource, backing);
+    for (const v of resource.volumes) {
+      let report = mine.find((r) => r.volumeNumber === v.volumeNumber);
+      if (!report) {
+        report = { resource: resource.name, volumeNumber: v.volumeNumber, state: 'CREATED', error: null, devicePath: null, usableKib: '0', allocatedKib: '0' };
+        reports.push(report);
+      }
+      if (result.error !== null) {
+        Object.assign(report, { state: 'FAILED', error: `DRBD: ${result.error}` });
+        continue;
+      }
+      report.backingDevicePath = resource.diskless ? null : (report.devicePath ?? null);
+      report.devicePath = `/dev/drbd${v.minor}`;
+      report.usableKib = v.sizeKib;
+    }
+  }
 }
 
 async function reconcilePool(
@@ -105,7 +140,8 @@ async function reconcilePool(
   volumes: readonly DesiredVolume[],
   providers: ProviderSource,
   log: Logger,
-  protectedNames: ReadonlySet<string>,
+  protectedNames: { has(name: string): boolean },
+  grown: Set<string>,
 ): Promise<{ pool: PoolReport; volumes: VolumeReport[] }> {
   const unusable = (error: unknown, what: string) => {
     const message = errorMessage(error);
@@ -136,7 +172,9 @@ async function reconcilePool(
       return unusable(error, 'cannot list its volumes');
     }
     for (const action of diffPoolVolumes(volumes, actual, provider.kind, protectedNames)) {
-      reports.push(await apply(action, provider, log));
+      const report = await apply(action, provider, log);
+      if (action.kind === 'resize' && report.state === 'CREATED') grown.add(volumeKey(report));
+      reports.push(report);
     }
   }
 

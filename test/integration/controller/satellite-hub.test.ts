@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { drbdGrossSizeKib } from '../../../src/common/drbd-metadata.js';
 import { PROTOCOL_VERSION, SATELLITE_PATH, type ApplyReport, type DesiredStateMessage } from '../../../src/common/protocol/satellite.js';
 import { createResourceRecord, deleteResourceRecord } from '../../../src/controller/services/resource.js';
 import { startTestController, type TestController } from '../../support/controller.js';
@@ -94,7 +95,7 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     const sat = connect('SAT1', secret);
     await until('full state', () => sat.messages[0]);
     const full = sat.messages[0]!;
-    expect(full).toEqual({ type: 'full', state: { node: 'sat1', revision: expect.any(Number), pools: [{ name: 'DfltDisklessStorPool', providerKind: 'DISKLESS', props: {} }], volumes: [] } });
+    expect(full).toEqual({ type: 'full', state: { node: 'sat1', revision: expect.any(Number), pools: [{ name: 'DfltDisklessStorPool', providerKind: 'DISKLESS', props: {} }], volumes: [], drbdResources: [] } });
     expect(await status('sat1')).toMatchObject({ connectionStatus: 'CONNECTED', lastError: null, satelliteHostname: 'test-host' });
     const revision = full.type === 'full' ? full.state.revision : -1;
     expect((await status('sat1')).desiredRevision).toBe(revision);
@@ -116,9 +117,28 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     await t.ok(`mutation { createResourceDefinition(input: { name: "vol1", volumeDefinitions: [{ sizeKib: "64MiB" }, { sizeKib: "1GiB" }] }) { name } }`);
     await createResourceRecord(t.service(), { resourceDefinition: 'vol1', node: 'sat1', storagePool: 'thin' });
     const volumeDelta = await until('volume delta', () => sat.messages.find((m) => m.type === 'delta' && m.upsertVolumes.length > 0));
+    // Backing volumes are sized gross: the net size plus DRBD's internal metadata.
     expect(volumeDelta.type === 'delta' && volumeDelta.upsertVolumes).toEqual([
-      { resource: 'vol1', volumeNumber: 0, pool: 'thin', sizeKib: '65536' },
-      { resource: 'vol1', volumeNumber: 1, pool: 'thin', sizeKib: '1048576' },
+      { resource: 'vol1', volumeNumber: 0, pool: 'thin', sizeKib: String(drbdGrossSizeKib(65536n)) },
+      { resource: 'vol1', volumeNumber: 1, pool: 'thin', sizeKib: String(drbdGrossSizeKib(1048576n)) },
+    ]);
+    expect(drbdGrossSizeKib(65536n)).toBeGreaterThan(65536n);
+    // The same delta carries the DRBD resource: a single replica, so no peers and no quorum; it seeds its volumes.
+    expect(volumeDelta.type === 'delta' && volumeDelta.upsertDrbdResources).toEqual([
+      expect.objectContaining({
+        name: 'vol1',
+        nodeId: 0,
+        port: 7000,
+        diskless: false,
+        peers: [],
+        volumes: [
+          { volumeNumber: 0, minor: expect.any(Number), sizeKib: '65536' },
+          { volumeNumber: 1, minor: expect.any(Number), sizeKib: '1048576' },
+        ],
+        options: { 'DrbdOptions/Resource/quorum': 'off' },
+        initialSyncSourceVolumes: [0, 1],
+        secret: expect.stringMatching(/.{16,}/),
+      }),
     ]);
     const revision = volumeDelta.type === 'delta' ? volumeDelta.revision : -1;
     await sat.report({
@@ -147,6 +167,7 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     await deleteResourceRecord(t.service(), { resourceDefinition: 'vol1', node: 'sat1' });
     const deletion = await until('deletion delta', () => sat.messages.find((m) => m.type === 'delta' && m.deleteVolumes.length > 0));
     expect(deletion.type === 'delta' && deletion.deleteVolumes).toEqual([{ resource: 'vol1', volumeNumber: 0 }, { resource: 'vol1', volumeNumber: 1 }]);
+    expect(deletion.type === 'delta' && deletion.deleteDrbdResources).toEqual(['vol1']);
     expect((await t.ok(`{ resource(resourceDefinition: "vol1", node: "sat1") { flags volumes { state } } }`)).resource).toEqual({ flags: ['DELETE'], volumes: [{ state: 'DELETING' }, { state: 'DELETING' }] });
     const deletionRevision = deletion.type === 'delta' ? deletion.revision : -1;
     await sat.report({ revision: deletionRevision, converged: true, pools: [], volumes: [{ resource: 'vol1', volumeNumber: 0, state: 'DELETED', error: null }] });

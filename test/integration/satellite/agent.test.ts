@@ -250,6 +250,7 @@ const baseState = (revision: number): DesiredState => ({
     { name: 'thin', providerKind: 'FILE_THIN', props: { 'StorDriver/FileDir': poolDir } },
   ],
   volumes: [],
+  drbdResources: [],
 });
 
 async function startController(state: DesiredState): Promise<FakeController> {
@@ -380,6 +381,7 @@ describe('SatelliteAgent', () => {
       revision: 1,
       pools: [{ name: 'later', providerKind: 'FILE_THIN', props: { 'StorDriver/FileDir': missing } }],
       volumes: [{ resource: 'r2', volumeNumber: 0, pool: 'later', sizeKib: '1024' }],
+      drbdResources: [],
     };
     const controller = await startController(state);
     startAgent(controller, { timing: { passBackoffMs: 100 } });

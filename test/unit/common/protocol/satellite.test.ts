@@ -1,3 +1,4 @@
+import type { DesiredDrbdResource } from '../../../../src/common/protocol/drbd.js';
 import { describe, expect, it } from '@jest/globals';
 import {
   applyDesiredStateDelta,
@@ -34,6 +35,7 @@ const base: DesiredState = {
   revision: 10,
   pools: [pool('thin', 'FILE_THIN', { 'StorDriver/FileDir': '/srv/thin' }), pool('DfltDisklessStorPool', 'DISKLESS'), pool('lvm', 'LVM', { 'StorDriver/LvmVg': 'vg0' })],
   volumes: [vol('r1', 0, 'thin', '1024'), vol('r1', 1, 'thin', '2048'), vol('r2', 0, 'lvm', '4096')],
+  drbdResources: [],
 };
 
 describe('diffDesiredState / applyDesiredStateDelta', () => {
@@ -58,7 +60,7 @@ describe('diffDesiredState / applyDesiredStateDelta', () => {
   });
 
   it('round-trips from an empty state and back to it', () => {
-    const empty: DesiredState = { node: 'n1', revision: 0, pools: [], volumes: [] };
+    const empty: DesiredState = { node: 'n1', revision: 0, pools: [], volumes: [], drbdResources: [] };
     const up = diffDesiredState(empty, base);
     expect(applyDesiredStateDelta(empty, up)).toEqual(normalized(base));
     const down = diffDesiredState(base, { ...empty, revision: 20 });
@@ -81,12 +83,37 @@ describe('diffDesiredState / applyDesiredStateDelta', () => {
       deletePools: ['lvm'],
       upsertVolumes: [vol('r1', 1, 'thin', '3000'), vol('r3', 0, 'zfs', '10')],
       deleteVolumes: [{ resource: 'r2', volumeNumber: 0 }],
+      upsertDrbdResources: [],
+      deleteDrbdResources: [],
     });
   });
 
+  it('sends a DRBD resource again when anything in it changed (a peer added), and names removed ones', () => {
+    const r = (name: string, peers: string[]): DesiredDrbdResource => ({
+      name,
+      secret: 's3cr3t',
+      nodeId: 0,
+      address: '10.0.0.1',
+      port: 7000,
+      diskless: false,
+      tieBreaker: false,
+      peerSlots: 7,
+      volumes: [{ volumeNumber: 0, minor: 1000, sizeKib: '1024' }],
+      peers: peers.map((node, i) => ({ node, hostname: node, nodeId: i + 1, address: `10.0.0.${i + 2}`, port: 7000, diskless: false, tieBreaker: false })),
+      options: { 'DrbdOptions/Resource/quorum': 'off' },
+      initialSyncSourceVolumes: [],
+    });
+    const a: DesiredState = { ...base, drbdResources: [r('r1', ['n2']), r('r2', ['n2']), r('r3', [])] };
+    const b: DesiredState = { ...base, revision: 11, drbdResources: [r('r1', ['n2']), r('r2', ['n2', 'n3'])] };
+    const delta = diffDesiredState(a, b);
+    expect(delta.upsertDrbdResources.map((x) => [x.name, x.peers.map((p) => p.node)])).toEqual([['r2', ['n2', 'n3']]]);
+    expect(delta.deleteDrbdResources).toEqual(['r3']);
+    expect(applyDesiredStateDelta(a, delta).drbdResources).toEqual(b.drbdResources);
+  });
+
   it('does not see a change in props that only differ in key order', () => {
-    const a: DesiredState = { node: 'n1', revision: 1, pools: [pool('p', 'LVM_THIN', { 'StorDriver/LvmVg': 'vg', 'StorDriver/ThinPool': 'tp' })], volumes: [] };
-    const b: DesiredState = { node: 'n1', revision: 2, pools: [pool('p', 'LVM_THIN', { 'StorDriver/ThinPool': 'tp', 'StorDriver/LvmVg': 'vg' })], volumes: [] };
+    const a: DesiredState = { node: 'n1', revision: 1, pools: [pool('p', 'LVM_THIN', { 'StorDriver/LvmVg': 'vg', 'StorDriver/ThinPool': 'tp' })], volumes: [], drbdResources: [] };
+    const b: DesiredState = { node: 'n1', revision: 2, pools: [pool('p', 'LVM_THIN', { 'StorDriver/ThinPool': 'tp', 'StorDriver/LvmVg': 'vg' })], volumes: [], drbdResources: [] };
     expect(diffDesiredState(a, b).upsertPools).toEqual([]);
   });
 

@@ -7,6 +7,7 @@ const state: DesiredState = {
   revision: 3,
   pools: [{ name: 'p1', providerKind: 'LVM', props: { 'StorDriver/LvmVg': 'vg0' } }],
   volumes: [{ resource: 'r1', volumeNumber: 0, pool: 'p1', sizeKib: '1024' }],
+  drbdResources: [],
 };
 
 describe('parseDesiredStateMessage', () => {

@@ -37,7 +37,7 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
   return { promise, resolve };
 }
 
-const state = (revision: number): DesiredState => ({ node: 'n1', revision, pools: [], volumes: [] });
+const state = (revision: number): DesiredState => ({ node: 'n1', revision, pools: [], volumes: [], drbdResources: [] });
 const report = (revision: number, converged: boolean): ApplyReport => ({ revision, converged, pools: [], volumes: [] });
 const log = pino({ level: 'silent' });
 

@@ -22,7 +22,7 @@ const vol = (resource: string, volumeNumber: number, poolName: string, sizeKib: 
   pool: poolName,
   sizeKib: String(sizeKib),
 });
-const state = (pools: DesiredPool[], volumes: DesiredVolume[], revision = 7): DesiredState => ({ node: 'n1', revision, pools, volumes });
+const state = (pools: DesiredPool[], volumes: DesiredVolume[], revision = 7): DesiredState => ({ node: 'n1', revision, pools, volumes, drbdResources: [] });
 
 /** A provider source over fixed fake providers, one per pool name. */
 function fakes(...providers: FakeProvider[]): ProviderSource & { byName: Map<string, FakeProvider> } {

@@ -1,0 +1,252 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { DesiredDrbdResource, DrbdResourceState, DrbdStateReport } from '../../../common/protocol/drbd.js';
+import { errorMessage } from '../../reconcile/errors.js';
+import type { DrbdBackend } from './backend.js';
+import { DrbdStateTracker } from './events2.js';
+import { renderResFile } from './res-file.js';
+
+/** What the storage layer did for one local volume in this pass, as the DRBD layer needs it. */
+export interface BackingVolume {
+  /** The backing device (null: none, e.g. metadata-only LVM in tests). */
+  devicePath: string | null;
+  /** The storage layer grew it in this pass (DRBD must be told to resize). */
+  grown: boolean;
+}
+
+/** The DRBD layer's outcome for one resource. */
+export interface DrbdApplyResult {
+  resource: string;
+  /** null when the resource is configured and up; otherwise what failed (drbdadm's message for a refused file). */
+  error: string | null;
+}
+
+export interface DrbdLayerOptions {
+  backend: DrbdBackend;
+  /** Directory of the generated .res files (one `<resource>.res` per resource; only files ending in .res are ours). */
+  resDir: string;
+  /** Name of this node's `on` section (the host name the controller knows the satellite by). */
+  hostname: string;
+  log: Logger;
+  /** Delivers DRBD state to the controller; a rejection makes the next delivery a full one. */
+  report: (report: DrbdStateReport) => Promise<void>;
+  /** Coalescing window for state reports (default 50 ms): a resync's progress lines become one report per window. */
+  reportWindowMs?: number;
+}
+
+const RES_SUFFIX = '.res';
+
+/**
+ * The satellite's DRBD layer (DESIGN "Satellite inside"): between the storage layer and the kernel. For every desired
+ * DRBD resource it writes the .res file (validated by the backend before it replaces the old one), creates metadata
+ * on fresh backing volumes, runs `adjust`, seeds the initial sync where the controller says so, and resizes after
+ * growth; resources no longer desired are taken down before their storage goes. It also owns the state stream: every
+ * events2 line goes through the parser into a tracker, and changes go to the controller in coalesced reports.
+ *
+ * The .res files in `resDir` are the layer's only memory across restarts: a file there means "this satellite brought
+ * the resource up", so a resource whose file remains but which is no longer desired is taken down.
+ */
+export class DrbdLayer {
+  private readonly tracker: DrbdStateTracker;
+  private readonly log: Logger;
+  private readonly windowMs: number;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private needFull = true;
+  private sending: Promise<void> = Promise.resolve();
+  private started = false;
+  /** Desired diskless-ness by resource, so reports can say whether Diskless is intended. */
+  private disklessByResource = new Map<string, boolean>();
+
+  constructor(private readonly options: DrbdLayerOptions) {
+    this.log = options.log.child({ layer: 'drbd', drbdBackend: options.backend.name });
+    this.windowMs = options.reportWindowMs ?? 50;
+    this.tracker = new DrbdStateTracker({
+      onError: (error) => this.log.warn({ line: error.line, reason: error.reason }, 'ignored a malformed events2 line'),
+      onUnknownState: (state) => this.log.warn(state, 'events2 reported a state this satellite does not know'),
+    });
+  }
+
+  get backendName(): DrbdBackend['name'] {
+    return this.options.backend.name;
+  }
+
+  /** Starts the backend's state stream. */
+  async start(): Promise<void> {
+    await mkdir(this.options.resDir, { recursive: true });
+    await this.options.backend.start(
+      (line) => {
+        this.tracker.push(line);
+        this.scheduleFlush();
+      },
+      () => {
+        // A new initial dump follows; the controller gets everything again once it is complete.
+        this.tracker.reset();
+        this.needFull = true;
+      },
+    );
+    this.started = true;
+    this.log.info({ resDir: this.options.resDir }, `DRBD layer started with the ${this.options.backend.name} backend`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.started) await this.options.backend.stop();
+    this.started = false;
+    await this.sending;
+  }
+
+  /** The next state report is a full one (called after every (re)connect to the controller). */
+  resendFull(): void {
+    this.needFull = true;
+    this.scheduleFlush();
+  }
+
+  /** Current state of one resource as the tracker knows it, or null. */
+  stateOf(resource: string): DrbdResourceState | null {
+    return this.tracker.snapshot().find((r) => r.resource === resource) ?? null;
+  }
+
+  /** Names of the resources whose .res files this layer wrote. */
+  async ownResources(): Promise<string[]> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.options.resDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    return entries.filter((f) => f.endsWith(RES_SUFFIX)).map((f) => f.slice(0, -RES_SUFFIX.length)).sort();
+  }
+
+  /**
+   * Takes down every resource this layer brought up that is not in `desired` and removes its file. Runs before the
+   * storage layer deletes anything. Returns the resources that could not be taken down (their storage must stay).
+   */
+  async removeUnwanted(desired: readonly DesiredDrbdResource[]): Promise<Map<string, string>> {
+    const wanted = new Set(desired.map((r) => r.name));
+    const failures = new Map<string, string>();
+    for (const name of await this.ownResources()) {
+      if (wanted.has(name)) continue;
+      try {
+        await this.options.backend.down(name);
+        await rm(this.resFile(name), { force: true });
+        this.log.info({ resource: name }, 'took down DRBD resource (no longer desired)');
+      } catch (error) {
+        this.log.warn({ resource: name, err: error }, 'could not take down DRBD resource');
+        failures.set(name, errorMessage(error));
+      }
+    }
+    return failures;
+  }
+
+  /**
+   * Brings one resource to its desired configuration. `backing` has the local backing volume of each diskful volume
+   * (all must exist: the caller skips resources whose storage failed). Never throws; the error is in the result.
+   */
+  async apply(resource: DesiredDrbdResource, backing: ReadonlyMap<number, BackingVolume>): Promise<DrbdApplyResult> {
+    const { backend } = this.options;
+    const log = this.log.child({ resource: resource.name });
+    this.disklessByResource.set(resource.name, resource.diskless);
+    try {
+      const disks = new Map<number, string | null>();
+      for (const v of resource.volumes) disks.set(v.volumeNumber, resource.diskless ? null : (backing.get(v.volumeNumber)?.devicePath ?? null));
+      await this.writeResFile(resource, disks);
+
+      const fresh: number[] = [];
+      if (!resource.diskless) {
+        const state = this.stateOf(resource.name);
+        for (const v of resource.volumes) {
+          const device = disks.get(v.volumeNumber);
+          if (!device) throw new Error(`volume ${v.volumeNumber} has no backing device; the storage layer must create it first`);
+          // Metadata exists for sure while DRBD has the disk attached; only look when it is not.
+          const attached = state?.volumes.some((d) => d.volumeNumber === v.volumeNumber && d.diskState !== 'Diskless');
+          if (!attached && !(await backend.hasMetadata(resource, v.volumeNumber, device))) {
+            await backend.createMetadata(resource, v.volumeNumber);
+            fresh.push(v.volumeNumber);
+            log.info({ volume: v.volumeNumber, device }, 'created DRBD metadata');
+          }
+        }
+      }
+      await backend.adjust(resource);
+
+      // Seed volumes no replica has data for: freshly created metadata, or still Inconsistent without a sync
+      // (a previous pass created the metadata but failed before seeding).
+      const state = this.stateOf(resource.name);
+      const seed = resource.initialSyncSourceVolumes.filter((n) => {
+        if (fresh.includes(n)) return true;
+        const disk = state?.volumes.find((d) => d.volumeNumber === n)?.diskState;
+        const syncing = state?.connections.some((c) => c.peerDevices.some((d) => d.volumeNumber === n && /Sync|WFBitMap|StartingSync/.test(d.replicationState)));
+        return disk === 'Inconsistent' && !syncing;
+      });
+      if (!resource.diskless && seed.length > 0) {
+        await backend.forceInitialSync(resource, seed);
+        log.info({ volumes: seed }, 'made the local data authoritative for the initial sync');
+      }
+      for (const v of resource.volumes) {
+        if (!resource.diskless && backing.get(v.volumeNumber)?.grown) {
+          await backend.resize(resource, v.volumeNumber);
+          log.info({ volume: v.volumeNumber }, 'resized DRBD volume');
+        }
+      }
+      return { resource: resource.name, error: null };
+    } catch (error) {
+      log.warn({ err: error }, 'DRBD configuration failed');
+      return { resource: resource.name, error: errorMessage(error) };
+    }
+  }
+
+  private resFile(name: string): string {
+    return path.join(this.options.resDir, `${name}${RES_SUFFIX}`);
+  }
+
+  /**
+   * Writes the .res file when its content changed: rendered to a temporary name (not ending in .res, so drbdadm's
+   * include glob never sees a half-checked file), validated by the backend, then renamed over the old one. A refused
+   * file is removed and the old one stays.
+   */
+  private async writeResFile(resource: DesiredDrbdResource, disks: ReadonlyMap<number, string | null>): Promise<void> {
+    const text = renderResFile({ resource, hostname: this.options.hostname, backingDisks: disks });
+    const target = this.resFile(resource.name);
+    const current = await readFile(target, 'utf8').catch(() => null);
+    if (current === text) return;
+    const temporary = `${target}.new`;
+    await writeFile(temporary, text, { mode: 0o600 });
+    try {
+      await this.options.backend.validate(resource.name, temporary);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+    await rename(temporary, target);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.sending = this.sending.then(() => this.flush());
+    }, this.windowMs);
+    this.flushTimer.unref?.();
+  }
+
+  private async flush(): Promise<void> {
+    if (!this.tracker.ready) return; // the initial dump is not complete yet: nothing trustworthy to say
+    const full = this.needFull;
+    const changes = full ? { resources: this.tracker.takeSnapshot(), removed: [] } : this.tracker.takeChanges();
+    if (!full && changes.resources.length === 0 && changes.removed.length === 0) return;
+    const resources = changes.resources.map((r) => {
+      const diskless = this.disklessByResource.get(r.resource);
+      return diskless === undefined ? r : { ...r, diskless };
+    });
+    this.needFull = false;
+    try {
+      await this.options.report({ backend: this.options.backend.name, full, resources, removed: changes.removed });
+    } catch (error) {
+      // Lost in transit (not connected, connection closed): the next report carries everything.
+      this.log.debug({ err: error }, 'DRBD state report not delivered; the next one is full');
+      this.needFull = true;
+    }
+  }
+}
