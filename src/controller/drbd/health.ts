@@ -16,6 +16,12 @@ export type Health = (typeof HEALTH_STATES)[number];
 
 const SEVERITY: Record<Health, number> = { HEALTHY: 0, SYNCING: 1, DEGRADED: 2, SPLIT_BRAIN: 3, FAILED: 4, UNKNOWN: 5 };
 const SYNC_STATES = new Set(['StartingSyncS', 'StartingSyncT', 'WFBitMapS', 'WFBitMapT', 'WFSyncUUID', 'SyncSource', 'SyncTarget', 'PausedSyncS', 'PausedSyncT']);
+/**
+ * Replication states in which both copies are in step: normal replication, an online verify (VerifyS/VerifyT run
+ * while both disks stay UpToDate; `drbdadm verify` is a routine cron job, not a degradation), and Ahead/Behind
+ * congestion mode (the Behind disk becomes Outdated, which the peer disk state shows).
+ */
+const IN_STEP_STATES = new Set(['Established', 'VerifyS', 'VerifyT', 'Ahead', 'Behind']);
 
 /** The worse of some health values (HEALTHY for none). */
 export function worst(values: Iterable<Health>): Health {
@@ -57,7 +63,11 @@ function localDiskHealth(volume: DrbdVolumeState, diskless: boolean, state: Drbd
     case 'Detaching':
       return 'FAILED';
     case 'Inconsistent':
-      // Inconsistent while a resync towards this node runs is the normal way to UpToDate.
+    case 'Outdated':
+    case 'Consistent':
+      // Behind its peers while a resync towards this node runs is the normal way to UpToDate (an Outdated disk
+      // stays Outdated while the resync starts, WFBitMapT, before DRBD marks it Inconsistent); without one it is
+      // data that may be behind with nothing fixing it.
       return isSyncTarget(state, volume.volumeNumber) ? 'SYNCING' : 'DEGRADED';
     case 'Attaching':
     case 'Negotiating':
@@ -65,7 +75,7 @@ function localDiskHealth(volume: DrbdVolumeState, diskless: boolean, state: Drbd
     case 'Unknown':
       return 'UNKNOWN';
     default:
-      // Outdated, Consistent, DUnknown: data that may be behind, without a resync to fix it.
+      // DUnknown (a peer's disk state, not expected locally): nothing says the data is current.
       return 'DEGRADED';
   }
 }
@@ -85,6 +95,6 @@ function peerHealth(connection: DrbdResourceState['connections'][number], volume
   const device = connection.peerDevices.find((d) => d.volumeNumber === volumeNumber);
   if (!device) return 'DEGRADED';
   if (SYNC_STATES.has(device.replicationState)) return 'SYNCING';
-  if (device.replicationState !== 'Established' && device.replicationState !== 'Ahead' && device.replicationState !== 'Behind') return 'DEGRADED';
+  if (!IN_STEP_STATES.has(device.replicationState)) return 'DEGRADED';
   return device.peerDiskState === 'UpToDate' || device.peerDiskState === 'Diskless' ? 'HEALTHY' : 'DEGRADED';
 }

@@ -114,7 +114,16 @@ export async function reconcile(desired: DesiredState, providers: ProviderSource
 async function reconcileDrbd(desired: DesiredState, drbd: DrbdLayer, reports: VolumeReport[], grown: ReadonlySet<string>): Promise<void> {
   for (const resource of desired.drbdResources) {
     const mine = reports.filter((r) => r.resource === resource.name);
-    if (!resource.diskless && (mine.length < resource.volumes.length || mine.some((r) => r.state !== 'CREATED'))) continue;
+    if (!resource.diskless && (mine.length < resource.volumes.length || mine.some((r) => r.state !== 'CREATED'))) {
+      // DRBD is left alone this pass, but the volumes that exist are still DRBD's: users open /dev/drbd<minor>,
+      // never the backing device under it.
+      for (const r of mine.filter((x) => x.state === 'CREATED')) {
+        const v = resource.volumes.find((x) => x.volumeNumber === r.volumeNumber);
+        if (!v) continue;
+        Object.assign(r, { backingDevicePath: r.devicePath ?? null, devicePath: `/dev/drbd${v.minor}`, usableKib: v.sizeKib });
+      }
+      continue;
+    }
     const backing = new Map<number, BackingVolume>();
     for (const r of mine) backing.set(r.volumeNumber, { devicePath: r.devicePath ?? null, grown: grown.has(volumeKey(r)) });
     const result = await drbd.apply(resource, backing);

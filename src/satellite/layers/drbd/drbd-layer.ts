@@ -150,22 +150,28 @@ export class DrbdLayer {
     const log = this.log.child({ resource: resource.name });
     this.disklessByResource.set(resource.name, resource.diskless);
     try {
-      const disks = new Map<number, string | null>();
-      for (const v of resource.volumes) disks.set(v.volumeNumber, resource.diskless ? null : (backing.get(v.volumeNumber)?.devicePath ?? null));
-      await this.writeResFile(resource, disks);
+      // Every backing device is checked before the file is written: rendered without its device, a diskful volume
+      // would be `disk none` in the installed file, and the next adjust (by anyone) would detach the disk.
+      const devices = new Map<number, string>();
+      if (!resource.diskless) {
+        for (const v of resource.volumes) {
+          const device = backing.get(v.volumeNumber)?.devicePath;
+          if (!device) throw new Error(`volume ${v.volumeNumber} has no backing device; the storage layer must create it first`);
+          devices.set(v.volumeNumber, device);
+        }
+      }
+      await this.writeResFile(resource, devices);
 
       const fresh: number[] = [];
       if (!resource.diskless) {
         const state = this.stateOf(resource.name);
-        for (const v of resource.volumes) {
-          const device = disks.get(v.volumeNumber);
-          if (!device) throw new Error(`volume ${v.volumeNumber} has no backing device; the storage layer must create it first`);
+        for (const [volumeNumber, device] of devices) {
           // Metadata exists for sure while DRBD has the disk attached; only look when it is not.
-          const attached = state?.volumes.some((d) => d.volumeNumber === v.volumeNumber && d.diskState !== 'Diskless');
-          if (!attached && !(await backend.hasMetadata(resource, v.volumeNumber, device))) {
-            await backend.createMetadata(resource, v.volumeNumber);
-            fresh.push(v.volumeNumber);
-            log.info({ volume: v.volumeNumber, device }, 'created DRBD metadata');
+          const attached = state?.volumes.some((d) => d.volumeNumber === volumeNumber && d.diskState !== 'Diskless');
+          if (!attached && !(await backend.hasMetadata(resource, volumeNumber, device))) {
+            await backend.createMetadata(resource, volumeNumber);
+            fresh.push(volumeNumber);
+            log.info({ volume: volumeNumber, device }, 'created DRBD metadata');
           }
         }
       }

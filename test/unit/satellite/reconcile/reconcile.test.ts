@@ -5,8 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { ApiError, ErrorCode } from '../../../../src/common/api-rc.js';
+import type { DesiredDrbdResource } from '../../../../src/common/protocol/drbd.js';
 import type { DesiredPool, DesiredState, DesiredVolume } from '../../../../src/common/protocol/satellite.js';
 import { CommandError } from '../../../../src/satellite/exec/command-runner.js';
+import type { BackingVolume, DrbdApplyResult, DrbdLayer } from '../../../../src/satellite/layers/drbd/drbd-layer.js';
 import { FileThinProvider } from '../../../../src/satellite/layers/storage/file/provider.js';
 import type { PoolSpec, StorageProvider } from '../../../../src/satellite/layers/storage/provider.js';
 import { CachingProviderSource, reconcile, type ProviderSource } from '../../../../src/satellite/reconcile/reconcile.js';
@@ -343,5 +345,191 @@ describe('CachingProviderSource', () => {
     source.providerFor(desired);
     desired.props['StorDriver/LvmVg'] = 'changed';
     expect(spec!.props).toEqual({ 'StorDriver/LvmVg': 'vg0' });
+  });
+});
+
+/**
+ * A stand-in for the DRBD layer with the two methods reconcile() calls: it records what it was asked (and what the
+ * storage providers had done by then), refuses the resources listed in `applyErrors`, and reports the resources in
+ * `stuck` as impossible to take down.
+ */
+class FakeDrbdLayer {
+  readonly calls: string[] = [];
+  readonly applied = new Map<string, { resource: DesiredDrbdResource; backing: Map<number, BackingVolume> }>();
+  readonly applyErrors = new Map<string, string>();
+  readonly stuck = new Map<string, string>();
+  /** The provider calls made before removeUnwanted() ran. */
+  providerCallsAtRemove: string[] | null = null;
+
+  constructor(private readonly providers: FakeProvider[] = []) {}
+
+  async removeUnwanted(desired: readonly DesiredDrbdResource[]): Promise<Map<string, string>> {
+    this.providerCallsAtRemove = this.providers.flatMap((p) => p.calls);
+    this.calls.push(`removeUnwanted ${desired.map((r) => r.name).join(',')}`);
+    return new Map(this.stuck);
+  }
+
+  async apply(resource: DesiredDrbdResource, backing: ReadonlyMap<number, BackingVolume>): Promise<DrbdApplyResult> {
+    this.calls.push(`apply ${resource.name}`);
+    this.applied.set(resource.name, { resource, backing: new Map(backing) });
+    return { resource: resource.name, error: this.applyErrors.get(resource.name) ?? null };
+  }
+
+  /** reconcile() takes the real class; this fake has the part of it reconcile() uses. */
+  asLayer(): DrbdLayer {
+    return this as unknown as DrbdLayer;
+  }
+}
+
+/** A DRBD resource with volumes [volumeNumber, minor, net size KiB]. */
+function drbdResource(name: string, volumes: [number, number, number][], overrides: Partial<DesiredDrbdResource> = {}): DesiredDrbdResource {
+  return {
+    name,
+    secret: 'c2VjcmV0c2VjcmV0',
+    nodeId: 0,
+    address: '10.0.0.1',
+    port: 7000,
+    diskless: false,
+    tieBreaker: false,
+    peerSlots: 7,
+    volumes: volumes.map(([volumeNumber, minor, sizeKib]) => ({ volumeNumber, minor, sizeKib: String(sizeKib) })),
+    peers: [],
+    options: {},
+    initialSyncSourceVolumes: [],
+    ...overrides,
+  };
+}
+
+const withDrbd = (base: DesiredState, drbdResources: DesiredDrbdResource[]): DesiredState => ({ ...base, drbdResources });
+
+describe('reconcile with a DRBD layer', () => {
+  it('puts DRBD on the created backing volumes: DRBD device, backing device and net size in the reports; grown volumes flagged', async () => {
+    const p1 = fakeProvider('p1').seed('r1_00001', 100n);
+    const drbd = new FakeDrbdLayer([p1]);
+    // Backing volumes are gross (net + DRBD metadata); DRBD offers the net size.
+    const desired = withDrbd(state([pool('p1')], [vol('r1', 0, 'p1', 1088), vol('r1', 1, 'p1', 2112)]), [drbdResource('r1', [[0, 1000, 1024], [1, 1001, 2048]])]);
+
+    const report = await reconcile(desired, fakes(p1), log, drbd.asLayer());
+
+    expect(drbd.calls).toEqual(['removeUnwanted r1', 'apply r1']);
+    expect(drbd.applied.get('r1')?.backing).toEqual(
+      new Map([
+        [0, { devicePath: '/dev/fake/r1_00000', grown: false }],
+        [1, { devicePath: '/dev/fake/r1_00001', grown: true }],
+      ]),
+    );
+    expect(report).toEqual({
+      revision: 7,
+      converged: true,
+      pools: [{ name: 'p1', error: null, totalKib: '1000000', freeKib: String(1_000_000 - 1088 - 2112) }],
+      volumes: [
+        { resource: 'r1', volumeNumber: 0, state: 'CREATED', error: null, devicePath: '/dev/drbd1000', backingDevicePath: '/dev/fake/r1_00000', usableKib: '1024', allocatedKib: '1088' },
+        { resource: 'r1', volumeNumber: 1, state: 'CREATED', error: null, devicePath: '/dev/drbd1001', backingDevicePath: '/dev/fake/r1_00001', usableKib: '2048', allocatedKib: '2112' },
+      ],
+    });
+  });
+
+  it('leaves DRBD alone for a resource whose storage failed, and configures the others', async () => {
+    const p1 = fakeProvider('p1');
+    p1.failures.set('create broken_00001', new Error('  Volume group "vg0" has insufficient free space'));
+    const drbd = new FakeDrbdLayer([p1]);
+    const desired = withDrbd(state([pool('p1')], [vol('broken', 0, 'p1', 64), vol('broken', 1, 'p1', 64), vol('fine', 0, 'p1', 64)]), [
+      drbdResource('broken', [[0, 1000, 32], [1, 1001, 32]]),
+      drbdResource('fine', [[0, 1002, 32]]),
+    ]);
+
+    const report = await reconcile(desired, fakes(p1), log, drbd.asLayer());
+
+    expect(drbd.calls).toEqual(['removeUnwanted broken,fine', 'apply fine']);
+    expect(report.converged).toBe(false);
+    const byKey = new Map(report.volumes.map((v) => [`${v.resource}/${v.volumeNumber}`, v]));
+    expect(byKey.get('broken/1')).toEqual({ resource: 'broken', volumeNumber: 1, state: 'FAILED', error: '  Volume group "vg0" has insufficient free space' });
+    expect(byKey.get('fine/0')).toMatchObject({ state: 'CREATED', error: null, devicePath: '/dev/drbd1002', backingDevicePath: '/dev/fake/fine_00000', usableKib: '32' });
+  });
+
+  it('leaves DRBD alone for a resource with a volume whose pool is missing on the node', async () => {
+    const p1 = fakeProvider('p1');
+    const drbd = new FakeDrbdLayer([p1]);
+    const desired = withDrbd(state([pool('p1')], [vol('r1', 0, 'p1', 64), vol('r1', 1, 'elsewhere', 64)]), [drbdResource('r1', [[0, 1000, 32], [1, 1001, 32]])]);
+
+    const report = await reconcile(desired, fakes(p1), log, drbd.asLayer());
+
+    expect(drbd.calls).toEqual(['removeUnwanted r1']);
+    expect(report.converged).toBe(false);
+  });
+
+  it('fails the volumes of a resource DRBD refused with "DRBD: <message>" and does not converge', async () => {
+    const p1 = fakeProvider('p1');
+    const drbd = new FakeDrbdLayer([p1]);
+    drbd.applyErrors.set('r1', "drbdadm refused the configuration of resource r1: r1.res.new:9: Parse error: 'disk | device' expected");
+    const desired = withDrbd(state([pool('p1')], [vol('r1', 0, 'p1', 64), vol('r1', 1, 'p1', 64), vol('r2', 0, 'p1', 64)]), [
+      drbdResource('r1', [[0, 1000, 32], [1, 1001, 32]]),
+      drbdResource('r2', [[0, 1002, 32]]),
+    ]);
+
+    const report = await reconcile(desired, fakes(p1), log, drbd.asLayer());
+
+    expect(drbd.calls).toEqual(['removeUnwanted r1,r2', 'apply r1', 'apply r2']);
+    expect(report.converged).toBe(false);
+    const message = "DRBD: drbdadm refused the configuration of resource r1: r1.res.new:9: Parse error: 'disk | device' expected";
+    expect(report.volumes.map((v) => [`${v.resource}/${v.volumeNumber}`, v.state, v.error])).toEqual([
+      ['r1/0', 'FAILED', message],
+      ['r1/1', 'FAILED', message],
+      ['r2/0', 'CREATED', null],
+    ]);
+    // The storage itself is fine and stays.
+    expect(p1.volumes.has('r1_00000')).toBe(true);
+  });
+
+  it('takes DRBD down before deleting storage, and keeps the backing volumes of a resource that would not go down', async () => {
+    const p1 = fakeProvider('p1').seed('held_00000', 64n).seed('gone_00000', 64n).seed('keep_00000', 64n);
+    const drbd = new FakeDrbdLayer([p1]);
+    drbd.stuck.set('held', 'held: State change failed: (-12) Device is held open by someone');
+    const desired = withDrbd(state([pool('p1')], [vol('keep', 0, 'p1', 64)]), [drbdResource('keep', [[0, 1000, 32]])]);
+
+    const report = await reconcile(desired, fakes(p1), log, drbd.asLayer());
+
+    expect(drbd.providerCallsAtRemove).toEqual([]);
+    expect(p1.calls).toEqual(['check', 'list', 'delete gone_00000', 'capacity']);
+    expect(p1.volumes.has('held_00000')).toBe(true);
+    expect(report.converged).toBe(false);
+    expect(report.volumes.map((v) => [`${v.resource}/${v.volumeNumber}`, v.state])).toEqual([
+      ['gone/0', 'DELETED'],
+      ['keep/0', 'CREATED'],
+    ]);
+
+    // Once it goes down, the next pass deletes its storage and converges.
+    drbd.stuck.clear();
+    const next = await reconcile(desired, fakes(p1), log, drbd.asLayer());
+    expect(p1.volumes.has('held_00000')).toBe(false);
+    expect(next.converged).toBe(true);
+  });
+
+  it('reports the volumes of a diskless replica as CREATED on the DRBD device, without a backing device', async () => {
+    const p1 = fakeProvider('p1');
+    const drbd = new FakeDrbdLayer([p1]);
+    // The controller sends no storage volumes for a diskless replica.
+    const desired = withDrbd(state([pool('p1')], []), [drbdResource('client', [[0, 1003, 1024], [1, 1004, 2048]], { diskless: true })]);
+
+    const report = await reconcile(desired, fakes(p1), log, drbd.asLayer());
+
+    expect(drbd.calls).toEqual(['removeUnwanted client', 'apply client']);
+    expect(drbd.applied.get('client')?.backing).toEqual(new Map());
+    expect(report.converged).toBe(true);
+    expect(report.volumes).toEqual([
+      { resource: 'client', volumeNumber: 0, state: 'CREATED', error: null, devicePath: '/dev/drbd1003', backingDevicePath: null, usableKib: '1024', allocatedKib: '0' },
+      { resource: 'client', volumeNumber: 1, state: 'CREATED', error: null, devicePath: '/dev/drbd1004', backingDevicePath: null, usableKib: '2048', allocatedKib: '0' },
+    ]);
+  });
+
+  it('fails the volumes of a diskless replica DRBD refused', async () => {
+    const drbd = new FakeDrbdLayer();
+    drbd.applyErrors.set('client', 'adjust failed');
+    const desired = withDrbd(state([], []), [drbdResource('client', [[0, 1003, 1024]], { diskless: true })]);
+
+    const report = await reconcile(desired, fakes(), log, drbd.asLayer());
+
+    expect(report.converged).toBe(false);
+    expect(report.volumes.map((v) => [`${v.resource}/${v.volumeNumber}`, v.state, v.error])).toEqual([['client/0', 'FAILED', 'DRBD: adjust failed']]);
   });
 });
