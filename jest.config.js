@@ -16,6 +16,8 @@ const config = {
     ],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // The real-kernel lane boots VMs and has its own config and command: npm run test:kernel.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/kernel/'],
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   testTimeout: 60_000,
