@@ -326,8 +326,12 @@ export class Guest {
    */
   async powerOff(graceMs = 20_000): Promise<{ forced: boolean }> {
     let forced = false;
-    if (!this.exited) {
-      if (this.socket) await this.call({ op: 'shutdown' }, graceMs).catch(() => undefined);
+    if (!this.exited && this.bootMs === null) {
+      // Never became ready (still booting, or hung): there is no agent to ask.
+      forced = true;
+      this.kill();
+    } else if (!this.exited) {
+      await this.call({ op: 'shutdown' }, graceMs).catch(() => undefined);
       const exited = await Promise.race([this.exitedPromise.then(() => true), sleep(graceMs).then(() => false)]);
       if (!exited) {
         forced = true;

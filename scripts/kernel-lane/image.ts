@@ -68,8 +68,15 @@ export function laneCacheDir(): string {
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'blockplane-kernel-lane');
 }
 
+/** A program the lane needs on the host, and how to install it. */
+export interface HostProgram {
+  file: string;
+  what: string;
+  install: string;
+}
+
 /** Host programs the lane runs (on the host, or in the guest through the read-only share), with their install step. */
-const HOST_PROGRAMS: readonly { file: string; what: string; install: string }[] = [
+export const HOST_PROGRAMS: readonly HostProgram[] = [
   { file: '/usr/bin/qemu-system-x86_64', what: 'qemu (qemu-system-x86_64)', install: 'apt-get install --no-install-recommends qemu-system-x86' },
   { file: '/usr/bin/setpriv', what: 'setpriv (util-linux), so that guests die with the test process', install: 'apt-get install util-linux' },
   { file: '/usr/bin/dpkg-deb', what: 'dpkg-deb, to unpack the kernel package', install: 'apt-get install dpkg' },
@@ -83,9 +90,12 @@ const HOST_PROGRAMS: readonly { file: string; what: string; install: string }[] 
   { file: '/usr/sbin/losetup', what: 'util-linux (losetup, inside the guest)', install: 'apt-get install util-linux' },
 ];
 
-/** Checks every host program the lane needs; throws a LanePrerequisiteError naming the first missing one. */
-export async function checkHostPrograms(): Promise<void> {
-  for (const program of HOST_PROGRAMS) {
+/**
+ * Checks every host program the lane needs (and that /bin/busybox is busybox-static); throws a LanePrerequisiteError
+ * naming the first missing one and its install step.
+ */
+export async function checkHostPrograms(programs: readonly HostProgram[] = HOST_PROGRAMS): Promise<void> {
+  for (const program of programs) {
     if (!(await exists(program.file))) throw new LanePrerequisiteError(program.what, program.install, `${program.file} is missing`);
   }
   await staticBusybox();
