@@ -39,7 +39,8 @@ export function volumeHealth(state: DrbdResourceState | null | undefined, volume
   const diskless = state.diskless ?? disklessFallback;
   const volume = state.volumes.find((v) => v.volumeNumber === volumeNumber);
   if (!volume) return 'UNKNOWN';
-  return worst([localDiskHealth(volume, diskless, state), ...state.connections.map((c) => peerHealth(c, volumeNumber))]);
+  const resyncing = isSyncTarget(state, volumeNumber);
+  return worst([localDiskHealth(volume, diskless, state), ...state.connections.map((c) => peerHealth(c, volumeNumber, resyncing))]);
 }
 
 /**
@@ -89,12 +90,18 @@ function connectionHealth(connection: DrbdResourceState['connections'][number]):
   return connection.connectionState === 'Connected' ? 'HEALTHY' : 'DEGRADED';
 }
 
-function peerHealth(connection: DrbdResourceState['connections'][number], volumeNumber: number): Health {
+/**
+ * `resyncing`: a resync of this volume runs on this replica (towards it or from it). A peer whose copy is Inconsistent
+ * over an established link is then taken to be syncing too (during an initial sync every new replica fills from the
+ * source, and a replica sees its fellow targets Inconsistent without seeing their sync).
+ */
+function peerHealth(connection: DrbdResourceState['connections'][number], volumeNumber: number, resyncing: boolean): Health {
   const link = connectionHealth(connection);
   if (link !== 'HEALTHY') return link;
   const device = connection.peerDevices.find((d) => d.volumeNumber === volumeNumber);
   if (!device) return 'DEGRADED';
   if (SYNC_STATES.has(device.replicationState)) return 'SYNCING';
   if (!IN_STEP_STATES.has(device.replicationState)) return 'DEGRADED';
-  return device.peerDiskState === 'UpToDate' || device.peerDiskState === 'Diskless' ? 'HEALTHY' : 'DEGRADED';
+  if (device.peerDiskState === 'UpToDate' || device.peerDiskState === 'Diskless') return 'HEALTHY';
+  return device.peerDiskState === 'Inconsistent' && resyncing ? 'SYNCING' : 'DEGRADED';
 }

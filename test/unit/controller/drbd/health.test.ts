@@ -305,3 +305,21 @@ describe('resourceHealth / volumeHealth', () => {
     expect(healthOf(state)).toEqual(['SYNCING', 'SYNCING', 'HEALTHY']);
   });
 });
+
+describe('health during an initial sync to several replicas', () => {
+  it('is SYNCING for a target that sees a fellow target Inconsistent, DEGRADED when nothing syncs', async () => {
+    const { resourceHealth } = await import('../../../../src/controller/drbd/health.js');
+    const state = (ownReplication: string) => ({
+      resource: 'r1',
+      role: 'Secondary' as const,
+      suspended: false,
+      volumes: [{ volumeNumber: 0, minor: 1000, diskState: 'Inconsistent' as const, client: false, quorum: true }],
+      connections: [
+        { peerNodeId: 0, peer: 's1', connectionState: 'Connected' as const, peerRole: 'Secondary' as const, peerDevices: [{ volumeNumber: 0, replicationState: ownReplication as never, peerDiskState: 'UpToDate' as const, donePercent: 42 }] },
+        { peerNodeId: 2, peer: 's2', connectionState: 'Connected' as const, peerRole: 'Secondary' as const, peerDevices: [{ volumeNumber: 0, replicationState: 'Established' as const, peerDiskState: 'Inconsistent' as const, donePercent: null }] },
+      ],
+    });
+    expect(resourceHealth(state('SyncTarget'), false)).toBe('SYNCING');
+    expect(resourceHealth(state('Established'), false)).toBe('DEGRADED');
+  });
+});
