@@ -8,7 +8,7 @@
  * Every missing prerequisite is a {@link LanePrerequisiteError} that names the install step: the lane never skips.
  */
 import { createHash } from 'node:crypto';
-import { access, copyFile, chmod, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { access, copyFile, chmod, mkdir, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,6 +118,9 @@ export async function prepareImage(log: (line: string) => void = () => {}): Prom
   const manifestFile = path.join(dir, 'manifest.json');
   const cached = await readFile(manifestFile, 'utf8').then((t) => JSON.parse(t) as LaneImage, () => null);
   if (cached) {
+    // Marks the image as used, for pruneImages.
+    const now = new Date();
+    await utimes(manifestFile, now, now);
     log(`kernel lane: ${kernelPackage} ${version} from the cache (${dir})`);
     return { ...cached, vmlinuz: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.gz'), built: false, buildMs: 0 };
   }
@@ -176,9 +179,30 @@ export async function prepareImage(log: (line: string) => void = () => {}): Prom
       if (!(await exists(manifestFile))) throw error;
     });
     log(`kernel lane: built ${dir} in ${image.buildMs} ms (initrd ${(await stat(image.initrd)).size} bytes)`);
+    await pruneImages(imagesDir, key, log);
     return image;
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Images not used for this long are removed when a new one is built (a kernel update leaves the old one behind). */
+const IMAGE_MAX_UNUSED_MS = 30 * 24 * 3600 * 1000;
+
+async function pruneImages(imagesDir: string, keep: string, log: (line: string) => void): Promise<void> {
+  for (const entry of await readdir(imagesDir)) {
+    if (entry === keep) continue;
+    if (entry.startsWith('.build-')) {
+      // Left by a run that was killed while building (the unpacked kernel alone is 400 MB).
+      const started = await stat(path.join(imagesDir, entry)).then((s) => s.mtimeMs, () => Date.now());
+      if (Date.now() - started > 3600 * 1000) await rm(path.join(imagesDir, entry), { recursive: true, force: true });
+      continue;
+    }
+    const used = await stat(path.join(imagesDir, entry, 'manifest.json')).then((s) => s.mtimeMs, () => 0);
+    if (Date.now() - used > IMAGE_MAX_UNUSED_MS) {
+      await rm(path.join(imagesDir, entry), { recursive: true, force: true });
+      log(`kernel lane: removed the unused image ${entry} from the cache`);
+    }
   }
 }
 
