@@ -24,6 +24,9 @@ import { note, prepareLane, tearDown, type Lane } from './lane.js';
  * - events2: the very parser and tracker of the satellite read 8.4's stream unchanged, but 8.4 has one connection
  *   without identity: it is always `peer-node-id:0 conn-name:peer` (DRBD 9 says the peer's node id and node name),
  *   devices carry no `quorum:`/`client:`, and resync progress has no `done:`. The assertions below say so;
+ * - resize: 8.4 resizes a connected resource only with a Primary, and refuses a second resize while the first one's
+ *   resync runs; DRBD 9 resizes Secondaries too. The resize test shows the refusal, then resizes with node-a Primary;
+ * - a Secondary's device cannot be opened on 8.4 ("Wrong medium type"), not even to read its size;
  * - multi-peer (three or more replicas, tie-breakers, diskless clients) cannot be tested on 8.4 at all.
  */
 
@@ -62,7 +65,7 @@ function guest(node: Node): Guest {
  * The DRBD resource as the controller's desired state gives it to `node` (src/controller/satellites/desired-state.ts):
  * two diskful replicas, auto-quorum for them, the first replica (lowest node id) seeds the new volume.
  */
-function desired(node: Node): DesiredDrbdResource {
+function desired(node: Node, { initialized = false } = {}): DesiredDrbdResource {
   const peer = node === a ? b : a;
   return {
     name: RESOURCE,
@@ -76,21 +79,31 @@ function desired(node: Node): DesiredDrbdResource {
     volumes: [{ volumeNumber: 0, minor: MINOR, sizeKib: String(NET_KIB) }],
     peers: [{ node: peer.name, hostname: peer.name, nodeId: peer.nodeId, address: peer.ip, port: PORT, diskless: false, tieBreaker: false }],
     options: { 'DrbdOptions/Resource/quorum': quorumFor(2, 0, undefined) },
-    initialSyncSourceVolumes: node === a ? [0] : [],
+    // Until a replica reported UpToDate (then the volume definition is DRBD_INITIALIZED and nobody seeds again).
+    initialSyncSourceVolumes: node === a && !initialized ? [0] : [],
   };
 }
 
-/** Fetches what the node's DRBD layer saw since the last poll. */
+/**
+ * Fetches what the node's DRBD layer saw since the last poll, and returns the resource's state as last REPORTED
+ * (what the controller would know; undefined once reported removed). The tracker's live state (`node.state`) may be
+ * a report window ahead.
+ */
 async function poll(node: Node): Promise<DrbdResourceState | undefined> {
   const observed = await guest(node).call<DrbdObserved>({ op: 'drbd-observed', since: node.since });
   node.reports.push(...observed.reports);
   node.lines.push(...observed.lines);
   node.since = observed.next;
   node.state = observed.state;
-  return observed.state.find((s) => s.resource === RESOURCE);
+  for (const report of [...node.reports].reverse()) {
+    if (report.removed.includes(RESOURCE)) return undefined;
+    const state = report.resources.find((s) => s.resource === RESOURCE);
+    if (state || report.full) return state;
+  }
+  return undefined;
 }
 
-/** Polls both nodes until `done` holds for both states; fails with both states after `timeoutMs`. */
+/** Polls both nodes until `done` holds for both reported states; fails with both states after `timeoutMs`. */
 async function waitForBoth(what: string, done: (state: DrbdResourceState | undefined, node: Node) => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -261,6 +274,39 @@ describe('DRBD 8.4 in two guests, driven by the satellite DRBD layer', () => {
     await waitForBoth('both Secondary again', (state) => state?.role === 'Secondary' && peerRole(state) === 'Secondary', 60_000);
     expect(history(b, peerRole)).toContain('Primary');
     expect(history(b, role)).toContain('Primary');
+  });
+
+  it('grows: the storage layer grows both backing volumes, the DRBD layer resizes, DRBD offers the new size', async () => {
+    // From sysfs in 512-byte sectors: DRBD 8.4 refuses to open a Secondary's device at all ("Wrong medium type").
+    const sizeOf = async (node: Node) => BigInt((await guest(node).exec(['cat', `/sys/block/drbd${MINOR}/size`])).stdout.trim()) / 2n;
+    const before = await sizeOf(a);
+    // DRBD 8.4's one-slot metadata is smaller than the DRBD 9 metadata the gross size allows for.
+    expect(before).toBeGreaterThanOrEqual(NET_KIB);
+    const grownNet = 96n * MiB;
+    await Promise.all(
+      [a, b].map(async (node) => {
+        node.backing = await guest(node).storage<ActualVolume>(POOL, 'resize', { name: backingVolumeName(RESOURCE, 0), sizeKib: drbdGrossSizeKib(grownNet, DEFAULT_PEER_SLOTS) });
+      }),
+    );
+    const applyGrown = (node: Node) =>
+      guest(node).call<DrbdApplyResult>({ op: 'drbd-apply', resource: desired(node, { initialized: true }), backing: [[0, { devicePath: node.backing!.devicePath, grown: true }]] }, 240_000);
+    // DRBD 8.4 resizes a connected resource only while a node is Primary (DRBD 9 also resizes Secondaries).
+    for (const result of await Promise.all([applyGrown(a), applyGrown(b)])) {
+      expect(result.error).toMatch(/drbdadm resize demo\/0.* exited with 10: .*\(131\) Need one Primary node to resize/);
+    }
+    // Growing a volume in use, the usual case: node-a is Primary. One node after the other: the first resize starts
+    // a resync of the added space, and while it runs 8.4 refuses another resize ("(130) Resize not allowed during
+    // resync").
+    await guest(a).exec(['drbdadm', 'primary', RESOURCE]);
+    expect(await applyGrown(a)).toEqual({ resource: RESOURCE, error: null });
+    await waitForBoth('UpToDate on both nodes after the resize', inSync, 240_000);
+    expect(await applyGrown(b)).toEqual({ resource: RESOURCE, error: null });
+    await guest(a).exec(['drbdadm', 'secondary', RESOURCE]);
+    const [sizeA, sizeB] = await Promise.all([sizeOf(a), sizeOf(b)]);
+    expect(sizeA).toBe(sizeB);
+    expect(sizeA).toBeGreaterThanOrEqual(grownNet);
+    expect(sizeA).toBeGreaterThan(before);
+    note(`DRBD device grown from ${before} KiB to ${sizeA} KiB`);
   });
 
   it('takes the resource down (drbdsetup down) and reports it removed; then the backing volume goes', async () => {
