@@ -62,19 +62,20 @@ async function handle(request: AgentRequest): Promise<unknown> {
       // The production composition (src/bin/satellite.ts): selectDrbdBackend writes the include file
       // /etc/drbd.d/blockplane-resources.res and returns the DrbdUtilsBackend; the 8.4 adapter wraps it.
       const inner = await selectDrbdBackend({ choice: 'drbd-utils', runner, log, hostname: request.hostname, resDir, stateDir: request.stateDir });
-      const session: DrbdSession = { layer: null as unknown as DrbdLayer, reports: [], lines: [] };
-      const backend = new Drbd84Backend(inner, { runner, onLine: (line) => session.lines.push(line) });
-      session.layer = new DrbdLayer({
+      const reports: DrbdStateReport[] = [];
+      const lines: string[] = [];
+      const backend = new Drbd84Backend(inner, { runner, onLine: (line) => lines.push(line) });
+      const layer = new DrbdLayer({
         backend,
         resDir,
         hostname: request.hostname,
         log,
         report: async (report) => {
-          session.reports.push(report);
+          reports.push(report);
         },
       });
-      await session.layer.start();
-      drbd = session;
+      await layer.start();
+      drbd = { layer, reports, lines };
       return null;
     }
     case 'drbd-apply':

@@ -176,6 +176,7 @@ function renderBlock(block: Block, depth: number): string[] {
   return lines;
 }
 
+/** What the 8.4 adapter needs besides the backend it wraps. */
 export interface Drbd84BackendOptions {
   /** The runner for the two commands this adapter runs itself (v08 metadata check and create-md). */
   runner: CommandRunner;

@@ -35,6 +35,7 @@ export interface GuestLink {
   mac: string;
 }
 
+/** How to boot one guest. */
 export interface GuestOptions {
   /** The guest's host name (DRBD's `on` section name), also used in messages. */
   hostname: string;

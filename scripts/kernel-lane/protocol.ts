@@ -7,7 +7,7 @@
  * {@link decode} turns those back into bigints, on both sides.
  */
 import type { DesiredDrbdResource, DrbdResourceState, DrbdStateReport } from '../../src/common/protocol/drbd.js';
-import type { BackingVolume, DrbdApplyResult } from '../../src/satellite/layers/drbd/drbd-layer.js';
+import type { BackingVolume } from '../../src/satellite/layers/drbd/drbd-layer.js';
 import type { PoolSpec } from '../../src/satellite/layers/storage/provider.js';
 
 /** The name of the virtio-serial port the agent listens on (`/sys/class/virtio-ports/vport*p*` has it as `name`). */
@@ -39,7 +39,7 @@ export type AgentRequest =
   /** Answers, then ends the agent; the guest's init powers the guest off. */
   | { op: 'shutdown' };
 
-/** Results, by `op` (`exec` answers with the runner's CommandResult). */
+/** The answer to `exec`: the runner's CommandResult without the argv. */
 export interface ExecResult {
   exitCode: number;
   stdout: string;
@@ -47,6 +47,7 @@ export interface ExecResult {
   durationMs: number;
 }
 
+/** The answer to `drbd-observed`. */
 export interface DrbdObserved {
   /** Every DrbdStateReport the layer sent (to the controller, in production) since `since.reports`. */
   reports: DrbdStateReport[];
@@ -57,8 +58,6 @@ export interface DrbdObserved {
   /** DrbdLayer.stateOf() of every resource the tracker knows. */
   state: DrbdResourceState[];
 }
-
-export type DrbdApplyResponse = DrbdApplyResult;
 
 /** The agent's answer to one request. */
 export type AgentResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: { name: string; message: string } };
