@@ -184,11 +184,14 @@ describe.each(DATABASE_KINDS)('DRBD state through the controller (%s)', (kind) =
     expect(await names('FAILED')).toEqual([]);
   });
 
-  it('marks volumes DRBD_INITIALIZED once a replica is UpToDate, and stops telling anyone to seed them', async () => {
+  it('marks volumes DRBD_INITIALIZED once a replica is UpToDate; the seeding instruction goes with the node\'s next change', async () => {
     // n1 reported both volumes UpToDate in the previous test.
+    const flags = async () => (await t.ok(`{ resourceDefinition(name: "r3") { volumeDefinitions { flags } } }`)).resourceDefinition.volumeDefinitions.map((v: any) => v.flags);
+    await until('DRBD_INITIALIZED', async () => JSON.stringify(await flags()) === JSON.stringify([['DRBD_INITIALIZED'], ['DRBD_INITIALIZED']]));
+    // No extra revision just for this; the next change of the seeder's node carries it.
+    await t.ok(`mutation { createResourceDefinition(input: { name: "poke2", volumeDefinitions: [{ sizeKib: "1MiB" }] }) { name } }`);
+    await t.ok(`mutation { createResource(input: { resourceDefinition: "poke2", node: "${seeder}", storagePool: "thin" }) { name } }`);
     await until('seeding instruction dropped', () => drbdOf(seeder, 'r3')!.initialSyncSourceVolumes.length === 0);
-    const flags = (await t.ok(`{ resourceDefinition(name: "r3") { volumeDefinitions { flags } } }`)).resourceDefinition.volumeDefinitions.map((v: any) => v.flags);
-    expect(flags).toEqual([['DRBD_INITIALIZED'], ['DRBD_INITIALIZED']]);
   });
 
   it('forgets the DRBD state of a node whose satellite goes away: UNKNOWN, never a stale UpToDate', async () => {

@@ -57,6 +57,14 @@ export class DrbdLayer {
   private started = false;
   /** Desired diskless-ness by resource, so reports can say whether Diskless is intended. */
   private disklessByResource = new Map<string, boolean>();
+  /**
+   * What the last successful apply of each resource was given (desired resource and backing devices). A pass that
+   * brings the same again, for a resource DRBD still has up, has nothing to do: no file, no drbdadm, no adjust
+   * (LINSTOR likewise adjusts only resources that changed). Cleared when a resource goes down.
+   */
+  private readonly applied = new Map<string, string>();
+  /** Volumes whose backing device grew and which DRBD has not been resized for yet (`<resource>/<volume>`). */
+  private readonly pendingResize = new Set<string>();
 
   constructor(private readonly options: DrbdLayerOptions) {
     this.log = options.log.child({ layer: 'drbd', drbdBackend: options.backend.name });
@@ -105,7 +113,7 @@ export class DrbdLayer {
 
   /** Current state of one resource as the tracker knows it, or null. */
   stateOf(resource: string): DrbdResourceState | null {
-    return this.tracker.snapshot().find((r) => r.resource === resource) ?? null;
+    return this.tracker.get(resource);
   }
 
   /** Names of the resources whose .res files this layer wrote. */
@@ -130,6 +138,8 @@ export class DrbdLayer {
     for (const name of await this.ownResources()) {
       if (wanted.has(name)) continue;
       try {
+        this.applied.delete(name);
+        for (const key of [...this.pendingResize]) if (key.startsWith(`${name}/`)) this.pendingResize.delete(key);
         await this.options.backend.down(name);
         await rm(this.resFile(name), { force: true });
         this.log.info({ resource: name }, 'took down DRBD resource (no longer desired)');
@@ -160,6 +170,15 @@ export class DrbdLayer {
           devices.set(v.volumeNumber, device);
         }
       }
+      // A grow is remembered until `drbdadm resize` succeeded: the storage layer reports it only in the pass that
+      // grew the backing device, and a failed resize must be tried again in later passes.
+      for (const v of resource.volumes) if (!resource.diskless && backing.get(v.volumeNumber)?.grown) this.pendingResize.add(`${resource.name}/${v.volumeNumber}`);
+      const grown = resource.volumes.some((v) => this.pendingResize.has(`${resource.name}/${v.volumeNumber}`));
+      const fingerprint = JSON.stringify([resource, [...devices]]);
+      if (!grown && this.applied.get(resource.name) === fingerprint && this.tracker.get(resource.name) && this.seedable(resource).length === 0) {
+        return { resource: resource.name, error: null };
+      }
+      this.applied.delete(resource.name);
       await this.writeResFile(resource, devices);
 
       const fresh: number[] = [];
@@ -177,30 +196,44 @@ export class DrbdLayer {
       }
       await backend.adjust(resource);
 
-      // Seed volumes no replica has data for: freshly created metadata, or still Inconsistent without a sync
-      // (a previous pass created the metadata but failed before seeding).
-      const state = this.stateOf(resource.name);
-      const seed = resource.initialSyncSourceVolumes.filter((n) => {
-        if (fresh.includes(n)) return true;
-        const disk = state?.volumes.find((d) => d.volumeNumber === n)?.diskState;
-        const syncing = state?.connections.some((c) => c.peerDevices.some((d) => d.volumeNumber === n && /Sync|WFBitMap|StartingSync/.test(d.replicationState)));
-        return disk === 'Inconsistent' && !syncing;
-      });
+      const seed = this.seedable(resource, fresh);
       if (!resource.diskless && seed.length > 0) {
         await backend.forceInitialSync(resource, seed);
         log.info({ volumes: seed }, 'made the local data authoritative for the initial sync');
       }
       for (const v of resource.volumes) {
-        if (!resource.diskless && backing.get(v.volumeNumber)?.grown) {
+        const key = `${resource.name}/${v.volumeNumber}`;
+        if (!resource.diskless && this.pendingResize.has(key)) {
           await backend.resize(resource, v.volumeNumber);
+          this.pendingResize.delete(key);
           log.info({ volume: v.volumeNumber }, 'resized DRBD volume');
         }
       }
+      this.applied.set(resource.name, fingerprint);
       return { resource: resource.name, error: null };
     } catch (error) {
       log.warn({ err: error }, 'DRBD configuration failed');
       return { resource: resource.name, error: errorMessage(error) };
     }
+  }
+
+  /**
+   * Volumes this node must seed now: named by the controller (no replica has data yet), with freshly created
+   * metadata or still Inconsistent without a sync (a previous pass created the metadata but failed before seeding),
+   * and never while a peer reports its copy UpToDate: the controller's instruction may be older than that copy
+   * (it is withdrawn with the node's next revision), and seeding would overwrite it.
+   */
+  private seedable(resource: DesiredDrbdResource, fresh: readonly number[] = []): number[] {
+    if (resource.diskless) return [];
+    const state = this.stateOf(resource.name);
+    return resource.initialSyncSourceVolumes.filter((n) => {
+      const peerHasData = state?.connections.some((c) => c.peerDevices.some((d) => d.volumeNumber === n && d.peerDiskState === 'UpToDate'));
+      if (peerHasData) return false;
+      if (fresh.includes(n)) return true;
+      const disk = state?.volumes.find((d) => d.volumeNumber === n)?.diskState;
+      const syncing = state?.connections.some((c) => c.peerDevices.some((d) => d.volumeNumber === n && /Sync|WFBitMap|StartingSync/.test(d.replicationState)));
+      return disk === 'Inconsistent' && !syncing;
+    });
   }
 
   private resFile(name: string): string {

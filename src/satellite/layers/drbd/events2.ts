@@ -304,6 +304,11 @@ export class DrbdStateTracker {
     return [...this.resources.keys()].sort(compareStrings).map((name) => this.resourceState(name));
   }
 
+  /** The current state of one resource, or null when DRBD does not have it (cheap: no other resource is built). */
+  get(name: string): DrbdResourceState | null {
+    return this.resources.has(name) ? this.resourceState(name) : null;
+  }
+
   /**
    * Like {@link snapshot}, and makes it the baseline of the next {@link takeChanges}: for a `full` report, after
    * which only later changes are reported.

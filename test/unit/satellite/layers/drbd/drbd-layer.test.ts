@@ -329,6 +329,53 @@ describe('DrbdLayer', () => {
       expect(backend.calls).toEqual(['validate pvc-2 pvc-2.res.new', `hasMetadata pvc-2/3 ${device('pvc-2', 3)}`, 'adjust pvc-2', 'forceInitialSync pvc-2 0']);
     });
 
+    it('does nothing on a pass that brings the same resource again while DRBD has it up, and everything after a change', async () => {
+      const r = resource('pvc-3');
+      await layer.apply(r, backingOf(r));
+      backend.emit(
+        'exists -',
+        'create resource name:pvc-3 role:Secondary suspended:no',
+        'create device name:pvc-3 volume:0 minor:1000 disk:UpToDate client:no quorum:yes',
+        'create device name:pvc-3 volume:1 minor:1001 disk:UpToDate client:no quorum:yes',
+      );
+      backend.calls.length = 0;
+      expect(await layer.apply(r, backingOf(r))).toEqual({ resource: 'pvc-3', error: null });
+      expect(backend.calls).toEqual([]);
+      // A changed peer list (or DRBD no longer having the resource) means work again.
+      const changed = { ...r, peers: r.peers.slice(0, 1) };
+      await layer.apply(changed, backingOf(changed));
+      expect(backend.calls).toEqual(['validate pvc-3 pvc-3.res.new', 'adjust pvc-3']);
+      backend.calls.length = 0;
+      backend.emit('destroy device name:pvc-3 volume:0', 'destroy device name:pvc-3 volume:1', 'destroy resource name:pvc-3');
+      await layer.apply(changed, backingOf(changed));
+      expect(backend.calls).toEqual([`hasMetadata pvc-3/0 ${device('pvc-3', 0)}`, `hasMetadata pvc-3/1 ${device('pvc-3', 1)}`, 'adjust pvc-3']);
+    });
+
+    it('tries a failed resize again in the next pass, although the storage reports the growth only once', async () => {
+      const r = resource('pvc-5');
+      await layer.apply(r, backingOf(r));
+      backend.failures.set('resize pvc-5/1', new Error('(131) Need one Primary node to resize'));
+      const grownOnce = new Map([...backingOf(r)].map(([n, b]) => [n, { ...b, grown: n === 1 }]));
+      expect((await layer.apply(r, grownOnce)).error).toContain('Need one Primary node to resize');
+      backend.failures.delete('resize pvc-5/1');
+      backend.calls.length = 0;
+      expect(await layer.apply(r, backingOf(r))).toEqual({ resource: 'pvc-5', error: null });
+      expect(backend.calls.filter((c) => c.startsWith('resize'))).toEqual(['resize pvc-5/1']);
+    });
+
+    it('never seeds a volume while a peer reports its copy UpToDate, even when told to (a stale instruction)', async () => {
+      const r = resource('pvc-4', { initialSyncSourceVolumes: [0] });
+      backend.emit(
+        'exists -',
+        'create resource name:pvc-4 role:Secondary suspended:no',
+        'create device name:pvc-4 volume:0 minor:1000 disk:Inconsistent client:no quorum:yes',
+        'create connection name:pvc-4 peer-node-id:1 conn-name:node-b connection:Connected role:Secondary',
+        'create peer-device name:pvc-4 peer-node-id:1 conn-name:node-b volume:0 replication:Established peer-disk:UpToDate',
+      );
+      await layer.apply(r, backingOf(r));
+      expect(backend.calls.filter((c) => c.startsWith('forceInitialSync'))).toEqual([]);
+    });
+
     it('checks the metadata of a volume DRBD shows Diskless (not attached)', async () => {
       backend.emit(
         'exists resource name:pvc-1 role:Secondary suspended:no',
