@@ -29,9 +29,9 @@ export interface LineChartSpec {
 export const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-const WIDTH = 900;
+const WIDTH = 960;
 const HEIGHT = 540;
-const MARGIN = { top: 56, right: 200, bottom: 64, left: 88 };
+const MARGIN = { top: 56, right: 260, bottom: 64, left: 88 };
 /** Tableau 10: distinguishable, and readable by most colour-blind readers. */
 const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 const TICKS = 6;

