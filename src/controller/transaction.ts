@@ -116,13 +116,18 @@ export async function withTransaction<T>(
 }
 
 /**
- * Moves the revision of nodes affected only indirectly by a committed transaction (see Touch's `afterCommit`).
- * Without the node row locks: the change it announces is committed already, so any state a satellite reads from
- * now on contains it, whichever order these ids commit in; a revision id that commits late is merely skipped.
+ * Moves the revision of nodes affected only indirectly by a committed transaction (see Touch's `afterCommit`), in a
+ * transaction of its own that locks only those node rows.
  */
 async function touchAfterCommit(ctx: ServiceContext, name: string, reasons: ReadonlyMap<number, string>): Promise<void> {
   try {
     await ctx.em.fork().transactional(async (em) => {
+      // The same node row locks as every other revision draw (in id order; this transaction holds nothing else, so
+      // it cannot deadlock): a direct change of one of these nodes that drew a lower id commits before this one does.
+      const ids = [...reasons.keys()].sort((a, b) => a - b);
+      await em
+        .getConnection()
+        .execute(`select id from node where id in (${ids.map(() => '?').join(', ')}) order by id for no key update`, ids, 'all', em.getTransactionContext());
       for (const [id, reason] of reasons) em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${reason}`.slice(0, 200) });
       await em.flush();
     });

@@ -9,9 +9,9 @@ import { withTransaction } from '../transaction.js';
 /**
  * Records that volumes have data (LINSTOR's DRBD_INITIALIZED volume definition flag) once any replica reports one
  * UpToDate. From then on no node is told to seed them (`initialSyncSourceVolumes`): a replica that loses its
- * metadata later must sync from its peers, never overwrite them. The nodes' revisions are not moved for this (that
- * would send every replica of every new resource a second desired state): the withdrawal travels with each node's
- * next change, and meanwhile the satellite itself never seeds a volume a peer reports UpToDate.
+ * metadata later must sync from its peers, never overwrite them. Only the seeding node's revision moves (the others'
+ * desired state does not change); the satellite itself also never seeds a volume a peer reports UpToDate, nor one
+ * whose metadata it did not just create.
  *
  * `known` remembers what was recorded already, so a resync's many reports cost no database work.
  */
@@ -34,16 +34,36 @@ export async function recordInitializedVolumes(
   }
   if (fresh.size === 0) return;
   const ctx = { em, events, log, principal: { name: 'drbd-state', role: 'admin' as const } };
-  await withTransaction(ctx, 'DRBD volumes initialized', async (tx, emit) => {
+  // Remembered only once committed: a failed transaction must be tried again with the next report.
+  const done: string[] = [];
+  await withTransaction(ctx, 'DRBD volumes initialized', async (tx, emit, touch) => {
+    const seeded = new Set<number>();
+    done.length = 0;
     const vds = await tx.find(VolumeDefinition, { resourceDefinition: { nameKey: { $in: [...fresh.keys()] } } }, { populate: ['resourceDefinition'] });
     for (const vd of vds) {
       const entry = fresh.get(vd.resourceDefinition.nameKey);
       if (!entry?.volumes.has(vd.volumeNumber)) continue;
-      known.add(`${vd.resourceDefinition.nameKey}/${vd.volumeNumber}`);
+      done.push(`${vd.resourceDefinition.nameKey}/${vd.volumeNumber}`);
       if (vd.flags.includes('DRBD_INITIALIZED')) continue;
       vd.flags = [...vd.flags, 'DRBD_INITIALIZED'];
       emit('VOLUME_DEFINITION', 'MODIFIED', [vd.resourceDefinition.name, String(vd.volumeNumber)], vd);
+      seeded.add(vd.resourceDefinition.id);
     }
     await tx.flush();
+    // Only the seeding node's instruction changes: move its revision (one node per definition), so the withdrawal
+    // reaches it now rather than with its next unrelated change.
+    if (seeded.size > 0) {
+      const seeds: { node_id: number }[] = await tx.getConnection().execute(
+        `select distinct on (resource_definition_id) node_id from resource
+          where resource_definition_id in (${[...seeded].map(() => '?').join(', ')})
+            and not ('DELETE' = any(flags)) and not ('DRBD_DISKLESS' = any(flags)) and not ('DISKLESS' = any(flags))
+          order by resource_definition_id, drbd_node_id`,
+        [...seeded],
+        'all',
+        tx.getTransactionContext(),
+      );
+      for (const s of seeds) touch({ id: s.node_id }, 'volume data initialized', { afterCommit: true });
+    }
   });
+  for (const key of done) known.add(key);
 }

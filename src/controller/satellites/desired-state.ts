@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { DEFAULT_PEER_SLOTS, drbdGrossSizeKib } from '../../common/drbd-metadata.js';
+import { DEFAULT_PEER_SLOTS, drbdGrossSizeKib, drbdNetSizeKib } from '../../common/drbd-metadata.js';
 import type { DesiredDrbdPeer, DesiredDrbdResource } from '../../common/protocol/drbd.js';
 import type { DesiredState } from '../../common/protocol/satellite.js';
 import { ControllerConfig } from '../../orm/entities/controller-config.js';
@@ -88,7 +88,7 @@ export async function buildDesiredState(em: EntityManager, nodeId: number): Prom
         volumes: volumes.map((v) => {
           const definition = live.find((r) => r.id === v.resource.id)!.resourceDefinition;
           const net = v.volumeDefinition.sizeKib;
-          const gross = runsDrbd(definition) && !v.volumeDefinition.flags.includes('GROSS_SIZE') ? drbdGrossSizeKib(net, DEFAULT_PEER_SLOTS) : net;
+          const gross = runsDrbd(definition) && !v.volumeDefinition.flags.includes('GROSS_SIZE') ? drbdGrossSizeKib(net, peerSlotsOf(definition)) : net;
           return { resource: definition.name, volumeNumber: v.volumeDefinition.volumeNumber, pool: v.storagePool.name, sizeKib: String(gross) };
         }),
         drbdResources: drbdResources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
@@ -120,9 +120,9 @@ function desiredDrbdResource(
     .map((r) => ({
       node: r.node.name,
       hostname: r.node.satelliteHostname ?? r.node.name,
-      nodeId: r.drbdNodeId ?? 0,
+      nodeId: required(r.drbdNodeId, `replica of ${definition.name} on ${r.node.name} has no DRBD node id`),
       address: address(r.node.id),
-      port: r.drbdPort ?? 0,
+      port: required(r.drbdPort, `replica of ${definition.name} on ${r.node.name} has no DRBD port`),
       diskless: isDiskless(r),
       tieBreaker: r.flags.includes('TIE_BREAKER'),
     }))
@@ -136,17 +136,36 @@ function desiredDrbdResource(
   return {
     name: definition.name,
     secret: definition.drbdSecret ?? '',
-    nodeId: resource.drbdNodeId ?? 0,
+    nodeId: required(resource.drbdNodeId, `replica of ${definition.name} on ${node.name} has no DRBD node id`),
     address: address(node.id),
-    port: resource.drbdPort ?? 0,
+    port: required(resource.drbdPort, `replica of ${definition.name} on ${node.name} has no DRBD port`),
     diskless: isDiskless(resource),
     tieBreaker: resource.flags.includes('TIE_BREAKER'),
-    peerSlots: DEFAULT_PEER_SLOTS,
-    volumes: volumeDefinitions.map((vd) => ({ volumeNumber: vd.volumeNumber, minor: vd.drbdMinor ?? 0, sizeKib: String(vd.sizeKib) })),
+    peerSlots: peerSlotsOf(definition),
+    // DRBD offers the net size: the definition's size, or for GROSS_SIZE what is left after the metadata.
+    volumes: volumeDefinitions.map((vd) => ({
+      volumeNumber: vd.volumeNumber,
+      minor: required(vd.drbdMinor, `volume definition ${definition.name}/${vd.volumeNumber} has no DRBD minor`),
+      sizeKib: String(vd.flags.includes('GROSS_SIZE') ? drbdNetSizeKib(vd.sizeKib, peerSlotsOf(definition)) : vd.sizeKib),
+    })),
     peers,
     options: Object.fromEntries(Object.entries(options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     initialSyncSourceVolumes,
   };
+}
+
+/** The group's peer slots (create-md --max-peers, and the metadata's size), LINSTOR's default 7 when unset. */
+function peerSlotsOf(definition: IResourceDefinition): number {
+  return definition.resourceGroup?.peerSlots ?? DEFAULT_PEER_SLOTS;
+}
+
+/**
+ * A DRBD number every replica gets when it is created; a row without one is corrupt. Refusing to build the state
+ * (the hub logs the error and tries again) beats writing node-id 0 or port 0 into a .res file.
+ */
+function required(value: number | null | undefined, what: string): number {
+  if (value === null || value === undefined) throw new Error(`${what}; the desired state cannot be built`);
+  return value;
 }
 
 /** A node's DRBD address: its active net interface (every node has one; createNode requires an interface). */

@@ -332,5 +332,5 @@ export class SatelliteHub {
 }
 
 function isEmptyDelta(d: ReturnType<typeof diffDesiredState>): boolean {
-  return d.upsertPools.length + d.deletePools.length + d.upsertVolumes.length + d.deleteVolumes.length === 0;
+  return d.upsertPools.length + d.deletePools.length + d.upsertVolumes.length + d.deleteVolumes.length + d.upsertDrbdResources.length + d.deleteDrbdResources.length === 0;
 }

@@ -10,6 +10,7 @@ import { Resource } from '../../orm/entities/resource.js';
 import { StoragePool } from '../../orm/entities/storage-pool.js';
 import type { ServiceContext } from '../context.js';
 import { issueSecret } from '../satellites/secrets.js';
+import { touchReplicaNodes } from './drbd-propagation.js';
 import { withTransaction, type Emit } from '../transaction.js';
 import { getNode } from './lookup.js';
 
@@ -176,8 +177,10 @@ export async function deleteNode(ctx: ServiceContext, name: string): Promise<INo
 /** Adds a net interface to a node. */
 export async function createNetInterface(ctx: ServiceContext, nodeName: string, input: NetInterfaceInput): Promise<INetInterface> {
   const ni = checkNetInterface(input, 'input');
-  return withTransaction(ctx, 'Create net interface', async (em, emit) => {
+  return withTransaction(ctx, 'Create net interface', async (em, emit, touch) => {
     const node = await getNode(em, nodeName, 'node');
+    // Its DRBD address may change: every peer's configuration names it.
+    await touchReplicaNodes(em, touch, { peersOfNode: node.id }, `net interfaces of ${node.name} changed`);
     if (await em.count(NetInterface, { node, nameKey: nameKey(ni.name) })) throw ApiError.alreadyExists('net interface', `${node.name}/${ni.name}`, 'input.name');
     const existing = await em.find(NetInterface, { node });
     if (ni.isActive) {
@@ -194,8 +197,10 @@ export async function createNetInterface(ctx: ServiceContext, nodeName: string, 
 
 /** Changes a net interface; making it active deactivates the node's other interfaces. */
 export async function modifyNetInterface(ctx: ServiceContext, input: ModifyNetInterfaceInput): Promise<INetInterface> {
-  return withTransaction(ctx, 'Modify net interface', async (em, emit) => {
+  return withTransaction(ctx, 'Modify net interface', async (em, emit, touch) => {
     const node = await getNode(em, input.node, 'input.node');
+    // Its DRBD address may change: every peer's configuration names it.
+    await touchReplicaNodes(em, touch, { peersOfNode: node.id }, `net interfaces of ${node.name} changed`);
     const all = await em.find(NetInterface, { node });
     const ni = all.find((n) => n.nameKey === nameKey(input.name));
     if (!ni) throw ApiError.notFound('net interface', `${node.name}/${input.name}`, 'input.name');
@@ -224,8 +229,10 @@ export async function modifyNetInterface(ctx: ServiceContext, input: ModifyNetIn
 
 /** Deletes a net interface; a storage node keeps at least one, and another one becomes active if needed. */
 export async function deleteNetInterface(ctx: ServiceContext, nodeName: string, name: string): Promise<INetInterface> {
-  return withTransaction(ctx, 'Delete net interface', async (em, emit) => {
+  return withTransaction(ctx, 'Delete net interface', async (em, emit, touch) => {
     const node = await getNode(em, nodeName, 'node');
+    // Its DRBD address may change: every peer's configuration names it.
+    await touchReplicaNodes(em, touch, { peersOfNode: node.id }, `net interfaces of ${node.name} changed`);
     const all = await em.find(NetInterface, { node }, { orderBy: { id: 'asc' } });
     const ni = all.find((n) => n.nameKey === nameKey(name));
     if (!ni) throw ApiError.notFound('net interface', `${node.name}/${name}`, 'name');

@@ -11,6 +11,7 @@ import type { ServiceContext } from '../context.js';
 import { allocateMinors, newDrbdSecret } from '../allocators/drbd.js';
 import { LockMode } from '@mikro-orm/core';
 import { Node } from '../../orm/entities/node.js';
+import { drbdOptionsChanged, touchReplicaNodes } from './drbd-propagation.js';
 import { withTransaction } from '../transaction.js';
 import { checkNotDeleting, getResourceDefinition, getResourceGroup, getVolumeDefinition } from './lookup.js';
 import { checkLayerStack, checkVolumeNumber, nextNumber } from './resource-group.js';
@@ -75,10 +76,14 @@ export async function createResourceDefinition(ctx: ServiceContext, input: Creat
 
 /** Changes a definition's properties or layer stack, or moves it to another resource group. */
 export async function modifyResourceDefinition(ctx: ServiceContext, input: ModifyResourceDefinitionInput): Promise<IResourceDefinition> {
-  return withTransaction(ctx, 'Modify resource definition', async (em, emit) => {
+  return withTransaction(ctx, 'Modify resource definition', async (em, emit, touch) => {
     const definition = await getResourceDefinition(em, input.name, 'input.name');
+    const before = definition.props;
     definition.props = applyPropsChange('resourceDefinition', definition.props, input.props, 'input.props');
+    // Moving to another group changes the inherited options too.
+    const moved = Boolean(input.resourceGroup);
     if (input.resourceGroup) definition.resourceGroup = await getResourceGroup(em, input.resourceGroup, 'input.resourceGroup');
+    if (moved || drbdOptionsChanged(before, definition.props)) await touchReplicaNodes(em, touch, { definitionIds: [definition.id] }, `DRBD options of ${definition.name} changed`);
     if (input.layerStack) {
       const stack = checkLayerStack(input.layerStack, 'input.layerStack');
       if (stack.join() !== definition.layerStack.join() && (await em.count(Resource, { resourceDefinition: definition }))) {

@@ -7,6 +7,7 @@ import { ResourceDefinition } from '../../orm/entities/resource-definition.js';
 import { ResourceGroup, type IResourceGroup } from '../../orm/entities/resource-group.js';
 import { VolumeGroup, type IVolumeGroup } from '../../orm/entities/volume-group.js';
 import type { ServiceContext } from '../context.js';
+import { drbdOptionsChanged, touchReplicaNodes } from './drbd-propagation.js';
 import { withTransaction } from '../transaction.js';
 import { getResourceGroup, getVolumeGroup } from './lookup.js';
 
@@ -77,9 +78,11 @@ export async function createResourceGroup(ctx: ServiceContext, input: CreateReso
 /** Changes a resource group. Definitions spawned from it see property changes through inheritance. */
 export async function modifyResourceGroup(ctx: ServiceContext, input: ModifyResourceGroupInput): Promise<IResourceGroup> {
   const filter = input.selectFilter ? checkSelectFilter(input.selectFilter, 'input.selectFilter') : {};
-  return withTransaction(ctx, 'Modify resource group', async (em, emit) => {
+  return withTransaction(ctx, 'Modify resource group', async (em, emit, touch) => {
     const group = await getResourceGroup(em, input.name, 'input.name');
+    const before = group.props;
     group.props = applyPropsChange('resourceGroup', group.props, input.props, 'input.props');
+    if (drbdOptionsChanged(before, group.props)) await touchReplicaNodes(em, touch, { groupId: group.id }, `DRBD options of group ${group.name} changed`);
     if (input.description !== undefined) group.description = input.description;
     if (input.peerSlots !== undefined) group.peerSlots = checkPeerSlots(input.peerSlots, 'input.peerSlots');
     Object.assign(group, filter);

@@ -12,6 +12,7 @@ import { VolumeDefinition } from '../../orm/entities/volume-definition.js';
 import { Volume, type IVolume } from '../../orm/entities/volume.js';
 import type { ServiceContext } from '../context.js';
 import { allocateNodeId, allocateTcpPort } from '../allocators/drbd.js';
+import { drbdOptionsChanged, touchReplicaNodes } from './drbd-propagation.js';
 import { withTransaction, type Emit, type Touch } from '../transaction.js';
 import { checkNotDeleting, getNode, getResource, getResourceDefinition, getStoragePool } from './lookup.js';
 
@@ -111,9 +112,12 @@ export async function deleteResourceRecord(ctx: ServiceContext, input: { resourc
 
 /** Changes a resource's properties. */
 export async function modifyResource(ctx: ServiceContext, input: { resourceDefinition: string; node: string; props?: PropsChange | null }): Promise<IResource> {
-  return withTransaction(ctx, 'Modify resource', async (em, emit) => {
+  return withTransaction(ctx, 'Modify resource', async (em, emit, touch) => {
     const resource = await getResource(em, input.resourceDefinition, input.node, 'input');
+    const before = resource.props;
     resource.props = applyPropsChange('resource', resource.props, input.props, 'input.props');
+    // LINSTOR renders a resource's options into its own file; the peers' connection sections take it too.
+    if (drbdOptionsChanged(before, resource.props)) await touchReplicaNodes(em, touch, { definitionIds: [resource.resourceDefinition.id] }, `DRBD options of ${input.resourceDefinition} on ${input.node} changed`);
     await em.flush();
     emit('RESOURCE', 'MODIFIED', [input.resourceDefinition, input.node], resource);
     return resource;

@@ -148,11 +148,17 @@ describe.each(DATABASE_KINDS)('DRBD state through the controller (%s)', (kind) =
     // The diskless replica has no backing volume to create.
     expect(sats.get('n4')!.state!.volumes.filter((v) => v.resource === 'r2')).toEqual([]);
 
+    // A DRBD option change moves the revision of every node with a replica, so it reaches DRBD at once.
     await t.ok(`mutation { modifyResourceDefinition(input: { name: "r2", props: { set: [{ key: "DrbdOptions/Resource/quorum", value: "off" }, { key: "DrbdOptions/Resource/on-no-quorum", value: "io-error" }] } }) { name } }`);
-    // Property changes do not move revisions by themselves; the next change of the node brings them.
-    await t.ok(`mutation { createResourceDefinition(input: { name: "poke", volumeDefinitions: [{ sizeKib: "1MiB" }] }) { name } }`);
-    await t.ok(`mutation { createResource(input: { resourceDefinition: "poke", node: "n1", storagePool: "thin" }) { name } }`);
-    await until('user quorum wins', () => drbdOf('n1', 'r2')?.options['DrbdOptions/Resource/quorum'] === 'off' && drbdOf('n1', 'r2')?.options['DrbdOptions/Resource/on-no-quorum'] === 'io-error');
+    for (const node of ['n1', 'n2', 'n4']) {
+      await until(`user quorum on ${node}`, () => drbdOf(node, 'r2')?.options['DrbdOptions/Resource/quorum'] === 'off' && drbdOf(node, 'r2')?.options['DrbdOptions/Resource/on-no-quorum'] === 'io-error');
+    }
+    // So does an option inherited from the controller, and a peer's new address.
+    await t.ok(`mutation { modifyController(props: { set: [{ key: "DrbdOptions/Net/max-buffers", value: "8000" }] }) { props { key } } }`);
+    await until('controller option on n2', () => drbdOf('n2', 'r2')?.options['DrbdOptions/Net/max-buffers'] === '8000');
+    await t.ok(`mutation { modifyNetInterface(input: { node: "n2", name: "default", address: "10.9.9.2" }) { name } }`);
+    await until('n2 address on its peer n1', () => drbdOf('n1', 'r2')?.peers.find((p) => p.node === 'n2')?.address === '10.9.9.2');
+    await until('n2 address in its own file', () => drbdOf('n2', 'r2')?.address === '10.9.9.2');
   });
 
   it('drops a deleted replica from its peers at once, and refuses a user-set DRBD_INITIALIZED flag', async () => {

@@ -52,6 +52,7 @@ export class DrbdLayer {
   private readonly log: Logger;
   private readonly windowMs: number;
   private flushTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   private needFull = true;
   private sending: Promise<void> = Promise.resolve();
   private started = false;
@@ -63,6 +64,8 @@ export class DrbdLayer {
    * (LINSTOR likewise adjusts only resources that changed). Cleared when a resource goes down.
    */
   private readonly applied = new Map<string, string>();
+  /** Volumes whose metadata this layer created and which are not seeded yet (`<resource>/<volume>`). */
+  private readonly pendingSeed = new Set<string>();
   /** Volumes whose backing device grew and which DRBD has not been resized for yet (`<resource>/<volume>`). */
   private readonly pendingResize = new Set<string>();
 
@@ -99,7 +102,9 @@ export class DrbdLayer {
 
   async stop(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.flushTimer = null;
+    this.retryTimer = null;
     if (this.started) await this.options.backend.stop();
     this.started = false;
     await this.sending;
@@ -139,7 +144,7 @@ export class DrbdLayer {
       if (wanted.has(name)) continue;
       try {
         this.applied.delete(name);
-        for (const key of [...this.pendingResize]) if (key.startsWith(`${name}/`)) this.pendingResize.delete(key);
+        for (const set of [this.pendingResize, this.pendingSeed]) for (const key of [...set]) if (key.startsWith(`${name}/`)) set.delete(key);
         await this.options.backend.down(name);
         await rm(this.resFile(name), { force: true });
         this.log.info({ resource: name }, 'took down DRBD resource (no longer desired)');
@@ -181,7 +186,6 @@ export class DrbdLayer {
       this.applied.delete(resource.name);
       await this.writeResFile(resource, devices);
 
-      const fresh: number[] = [];
       if (!resource.diskless) {
         const state = this.stateOf(resource.name);
         for (const [volumeNumber, device] of devices) {
@@ -189,16 +193,17 @@ export class DrbdLayer {
           const attached = state?.volumes.some((d) => d.volumeNumber === volumeNumber && d.diskState !== 'Diskless');
           if (!attached && !(await backend.hasMetadata(resource, volumeNumber, device))) {
             await backend.createMetadata(resource, volumeNumber);
-            fresh.push(volumeNumber);
+            this.pendingSeed.add(`${resource.name}/${volumeNumber}`);
             log.info({ volume: volumeNumber, device }, 'created DRBD metadata');
           }
         }
       }
       await backend.adjust(resource);
 
-      const seed = this.seedable(resource, fresh);
+      const seed = this.seedable(resource);
       if (!resource.diskless && seed.length > 0) {
         await backend.forceInitialSync(resource, seed);
+        for (const n of seed) this.pendingSeed.delete(`${resource.name}/${n}`);
         log.info({ volumes: seed }, 'made the local data authoritative for the initial sync');
       }
       for (const v of resource.volumes) {
@@ -218,22 +223,34 @@ export class DrbdLayer {
   }
 
   /**
-   * Volumes this node must seed now: named by the controller (no replica has data yet), with freshly created
-   * metadata or still Inconsistent without a sync (a previous pass created the metadata but failed before seeding),
-   * and never while a peer reports its copy UpToDate: the controller's instruction may be older than that copy
-   * (it is withdrawn with the node's next revision), and seeding would overwrite it.
+   * Volumes this node seeds now (`primary --force`: its data becomes the authoritative copy). Only volumes
+   * - the controller names (no replica of them was ever UpToDate),
+   * - whose metadata this layer created itself (a brand-new, empty device: nothing on it can be lost), and
+   * - that no peer reports UpToDate (the controller's instruction may be older than that copy).
+   * `primary --force` acts on the whole resource, so nothing is seeded while another diskful volume of the resource
+   * is neither UpToDate nor to be seeded itself (e.g. a resync towards this node runs): that would make partial data
+   * authoritative. Never for a volume that merely looks Inconsistent: that may be a half-finished resync.
    */
-  private seedable(resource: DesiredDrbdResource, fresh: readonly number[] = []): number[] {
+  private seedable(resource: DesiredDrbdResource): number[] {
     if (resource.diskless) return [];
     const state = this.stateOf(resource.name);
-    return resource.initialSyncSourceVolumes.filter((n) => {
+    const candidates = resource.initialSyncSourceVolumes.filter((n) => {
+      const key = `${resource.name}/${n}`;
+      if (!this.pendingSeed.has(key)) return false;
       const peerHasData = state?.connections.some((c) => c.peerDevices.some((d) => d.volumeNumber === n && d.peerDiskState === 'UpToDate'));
-      if (peerHasData) return false;
-      if (fresh.includes(n)) return true;
-      const disk = state?.volumes.find((d) => d.volumeNumber === n)?.diskState;
-      const syncing = state?.connections.some((c) => c.peerDevices.some((d) => d.volumeNumber === n && /Sync|WFBitMap|StartingSync/.test(d.replicationState)));
-      return disk === 'Inconsistent' && !syncing;
+      if (peerHasData) {
+        this.pendingSeed.delete(key); // data exists elsewhere: this copy syncs from it, never the other way round
+        return false;
+      }
+      return true;
     });
+    if (candidates.length === 0) return [];
+    const others = resource.volumes.filter((v) => !candidates.includes(v.volumeNumber));
+    const unsafe = others.some((v) => {
+      const disk = state?.volumes.find((d) => d.volumeNumber === v.volumeNumber)?.diskState;
+      return disk !== undefined && disk !== 'UpToDate' && disk !== 'Diskless';
+    });
+    return unsafe ? [] : candidates;
   }
 
   private resFile(name: string): string {
@@ -283,9 +300,17 @@ export class DrbdLayer {
     try {
       await this.options.report({ backend: this.options.backend.name, full, resources, removed: changes.removed });
     } catch (error) {
-      // Lost in transit (not connected, connection closed): the next report carries everything.
+      // Lost in transit (not connected, connection closed): the next report carries everything, and it is not left
+      // waiting for the next events2 line (the controller would keep showing the old state meanwhile).
       this.log.debug({ err: error }, 'DRBD state report not delivered; the next one is full');
       this.needFull = true;
+      if (this.started && !this.retryTimer) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.scheduleFlush();
+        }, 1000);
+        this.retryTimer.unref?.();
+      }
     }
   }
 }

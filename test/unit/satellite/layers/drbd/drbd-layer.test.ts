@@ -304,7 +304,7 @@ describe('DrbdLayer', () => {
       expect(filesInResDir()).toEqual([]);
     });
 
-    it('skips the metadata check for attached volumes and seeds an initial sync source that is Inconsistent without a resync', async () => {
+    it('skips the metadata check for attached volumes, and never seeds a volume it did not create the metadata of (Inconsistent may be a half-finished resync)', async () => {
       // Volumes 0-2 are up (a previous pass created their metadata); 3 is not attached yet.
       const r = resource('pvc-2', {
         volumes: [0, 1, 2, 3].map((n) => ({ volumeNumber: n, minor: 1010 + n, sizeKib: '1024' })),
@@ -325,8 +325,9 @@ describe('DrbdLayer', () => {
 
       expect(await layer.apply(r, backingOf(r))).toEqual({ resource: 'pvc-2', error: null });
 
-      // 0: Inconsistent and nothing syncs it -> seeded; 1: UpToDate; 2: a resync runs; 3: metadata existed already.
-      expect(backend.calls).toEqual(['validate pvc-2 pvc-2.res.new', `hasMetadata pvc-2/3 ${device('pvc-2', 3)}`, 'adjust pvc-2', 'forceInitialSync pvc-2 0']);
+      // 0: Inconsistent, nothing syncs it, but its metadata is not this layer's fresh work -> not seeded; 1: UpToDate;
+      // 2: a resync runs; 3: metadata existed already. Nothing is forced.
+      expect(backend.calls).toEqual(['validate pvc-2 pvc-2.res.new', `hasMetadata pvc-2/3 ${device('pvc-2', 3)}`, 'adjust pvc-2']);
     });
 
     it('does nothing on a pass that brings the same resource again while DRBD has it up, and everything after a change', async () => {
@@ -361,6 +362,26 @@ describe('DrbdLayer', () => {
       backend.calls.length = 0;
       expect(await layer.apply(r, backingOf(r))).toEqual({ resource: 'pvc-5', error: null });
       expect(backend.calls.filter((c) => c.startsWith('resize'))).toEqual(['resize pvc-5/1']);
+    });
+
+    it('seeds nothing while another volume of the resource is neither UpToDate nor being seeded (primary --force is resource-wide)', async () => {
+      const r = resource('pvc-6', { initialSyncSourceVolumes: [1] });
+      backend.metadata.add('pvc-6/0');
+      backend.emit(
+        'exists -',
+        'create resource name:pvc-6 role:Secondary suspended:no',
+        'create device name:pvc-6 volume:0 minor:1000 disk:Inconsistent client:no quorum:yes',
+        'create connection name:pvc-6 peer-node-id:1 conn-name:node-b connection:Connected role:Secondary',
+        'create peer-device name:pvc-6 peer-node-id:1 conn-name:node-b volume:0 replication:SyncTarget peer-disk:UpToDate done:10.00',
+      );
+      await layer.apply(r, backingOf(r));
+      expect(backend.calls).toContain('createMetadata pvc-6/1');
+      expect(backend.calls.filter((c) => c.startsWith('forceInitialSync'))).toEqual([]);
+      // Once volume 0 is UpToDate, the fresh volume 1 is seeded.
+      backend.emit('change device name:pvc-6 volume:0 disk:UpToDate', 'change peer-device name:pvc-6 peer-node-id:1 volume:0 replication:Established');
+      backend.calls.length = 0;
+      await layer.apply(r, backingOf(r));
+      expect(backend.calls.filter((c) => c.startsWith('forceInitialSync'))).toEqual(['forceInitialSync pvc-6 1']);
     });
 
     it('never seeds a volume while a peer reports its copy UpToDate, even when told to (a stale instruction)', async () => {
