@@ -33,10 +33,12 @@ const program = new Command()
     new Option('--hostname <name>', "this host's name for the controller and its DRBD `on` sections (default: the system host name)").env('BLOCKPLANE_HOSTNAME'),
   )
   .addOption(
-    new Option('--drbd-backend <backend>', 'DRBD backend: auto (drbd-utils when the DRBD 9 module is loaded, else emulated), drbd-utils, or emulated (no replication; for hosts without the module)')
+    // drbd-utils by default: a production node without its DRBD module must fail loudly (adjust errors on every
+    // resource), never replicate nothing while looking healthy. auto and emulated are opt-in.
+    new Option('--drbd-backend <backend>', 'DRBD backend: drbd-utils (the DRBD 9 kernel module), emulated (no replication: for development and tests on hosts without the module), or auto (drbd-utils when DRBD 9 is loaded, else emulated)')
       .env('BLOCKPLANE_DRBD_BACKEND')
       .choices([...DRBD_BACKEND_CHOICES])
-      .default('auto'),
+      .default('drbd-utils'),
   )
   .addOption(new Option('--state-dir <dir>', 'satellite state directory: generated DRBD .res files (drbd.d/) and emulated DRBD metadata').env('BLOCKPLANE_STATE_DIR').default('/var/lib/blockplane'))
   // Tests on hosts without device-mapper only: LVM then changes metadata and creates no devices.

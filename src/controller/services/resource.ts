@@ -91,11 +91,12 @@ async function touchPeers(em: EntityManager, touch: Touch, definition: IResource
  * Marks a resource for deletion: it leaves the node's desired state, the satellite removes its backing volumes and
  * reports them DELETED, and only then the record goes (see the satellite report ingestion). Idempotent.
  */
-export async function deleteResourceRecord(ctx: ServiceContext, input: { resourceDefinition: string; node: string }): Promise<IResource> {
+export async function deleteResourceRecord(ctx: ServiceContext, input: { resourceDefinition: string; node: string; force?: boolean }): Promise<IResource> {
   return withTransaction(ctx, 'Delete resource', async (em, emit, touch, job) => {
     // The node row first, like report ingestion does, so the two never wait for each other in opposite orders.
     await getNode(em, input.node, 'input.node');
     const resource = await getResource(em, input.resourceDefinition, input.node, 'input');
+    if (!resource.flags.includes('DELETE') && !input.force) refuseLiveReplica(ctx, input.resourceDefinition, input.node);
     if (!resource.flags.includes('DELETE')) {
       resource.flags = [...resource.flags, 'DELETE'];
       const volumes = await em.find(Volume, { resource });
@@ -108,6 +109,30 @@ export async function deleteResourceRecord(ctx: ServiceContext, input: { resourc
     }
     return resource;
   });
+}
+
+/**
+ * What DRBD says about a replica, before it goes: a Primary is in use (its peers would drop it at once, and writes
+ * made meanwhile would be lost with its storage), and the only UpToDate copy of a volume is the data itself (the
+ * others are still syncing from it). Both need `force`. Without current DRBD state (node offline) nothing is known,
+ * and the deletion proceeds like LINSTOR's.
+ */
+function refuseLiveReplica(ctx: ServiceContext, resourceDefinition: string, node: string): void {
+  const mine = ctx.events.drbd.get(resourceDefinition, node);
+  if (!mine) return;
+  const fix = 'Make the resource Secondary (stop its user) or wait for the resync, then delete it; or pass force: true.';
+  if (mine.state.role === 'Primary') {
+    throw ApiError.invalid(ErrorCode.IN_USE, 'node', `DRBD reports ${resourceDefinition} on ${node} as Primary: it is in use.`, fix);
+  }
+  const others = ctx.events.drbd.list({ resource: resourceDefinition }).filter((s) => s.node.toUpperCase() !== node.toUpperCase());
+  for (const v of mine.state.volumes) {
+    if (v.diskState !== 'UpToDate') continue;
+    const elsewhere = others.some((o) => o.state.volumes.some((x) => x.volumeNumber === v.volumeNumber && x.diskState === 'UpToDate'));
+    const peersKnowOne = mine.state.connections.some((c) => c.peerDevices.some((d) => d.volumeNumber === v.volumeNumber && d.peerDiskState === 'UpToDate'));
+    if (!elsewhere && !peersKnowOne && mine.state.connections.length > 0) {
+      throw ApiError.invalid(ErrorCode.IN_USE, 'node', `${resourceDefinition} on ${node} holds the only UpToDate copy of volume ${v.volumeNumber}.`, fix);
+    }
+  }
 }
 
 /** Changes a resource's properties. */

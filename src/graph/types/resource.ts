@@ -158,9 +158,13 @@ builder.mutationFields((t) => ({
   deleteResource: t.field({
     type: ResourceRef,
     description:
-      'Marks a replica for deletion (flag DELETE): its satellite removes the backing volumes, then the resource disappears. A satellite that is offline cleans up when it returns.',
-    args: { resourceDefinition: t.arg.string({ required: true }), node: t.arg.string({ required: true }) },
-    resolve: (_r, args, ctx) => resources.deleteResourceRecord(ctx.service, args),
+      'Marks a replica for deletion (flag DELETE): its satellite takes DRBD down and removes the backing volumes, then the resource disappears. A satellite that is offline cleans up when it returns. Refused (IN_USE) while DRBD reports the replica Primary or as the last UpToDate copy of a volume, unless force: true.',
+    args: {
+      resourceDefinition: t.arg.string({ required: true }),
+      node: t.arg.string({ required: true }),
+      force: t.arg.boolean({ description: 'Delete even a replica DRBD reports Primary (in use) or the last UpToDate copy of a volume.' }),
+    },
+    resolve: (_r, args, ctx) => resources.deleteResourceRecord(ctx.service, { resourceDefinition: args.resourceDefinition, node: args.node, force: args.force ?? false }),
   }),
   modifyResource: t.field({
     type: ResourceRef,

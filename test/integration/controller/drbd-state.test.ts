@@ -214,4 +214,19 @@ describe.each(DATABASE_KINDS)('DRBD state through the controller (%s)', (kind) =
     expect(gone.drbd).toBeNull();
     expect((await t.ok(`{ resource(resourceDefinition: "r3", node: "n1") { health drbd { health } } }`)).resource).toEqual({ health: 'UNKNOWN', drbd: null });
   });
+
+  it('refuses to delete a replica DRBD reports Primary, or the only UpToDate copy, unless forced', async () => {
+    const n2 = sats.get('n2')!;
+    const peer = drbdOf('n2', 'r2')!.peers[0]!;
+    const state = (role: 'Primary' | 'Secondary', peerDisk: string): DrbdResourceState => ({ ...healthy('r2', [{ node: peer.node, nodeId: peer.nodeId, disk: peerDisk }]), role });
+    await n2.drbd({ backend: 'emulated', full: true, resources: [state('Primary', 'UpToDate')], removed: [] });
+    const primary = await t.gql(`mutation { deleteResource(resourceDefinition: "r2", node: "n2") { flags } }`);
+    expect(primary.errors?.[0]?.extensions).toMatchObject({ code: 'IN_USE', field: 'node', correction: expect.stringContaining('force: true') });
+    await n2.drbd({ backend: 'emulated', full: true, resources: [state('Secondary', 'Inconsistent')], removed: [] });
+    const onlyCopy = await t.gql(`mutation { deleteResource(resourceDefinition: "r2", node: "n2") { flags } }`);
+    expect(onlyCopy.errors?.[0]?.message).toContain('only UpToDate copy of volume 0');
+    expect((await t.ok(`{ resource(resourceDefinition: "r2", node: "n2") { flags } }`)).resource.flags).toEqual([]);
+    const forced = await t.ok(`mutation { deleteResource(resourceDefinition: "r2", node: "n2", force: true) { flags } }`);
+    expect(forced.deleteResource.flags).toContain('DELETE');
+  });
 });
