@@ -161,6 +161,11 @@ export interface DrbdResourceState {
    * volume is right, while on a diskful replica it means the disk was lost. Absent when the satellite does not know.
    */
   diskless?: boolean;
+  /**
+   * The peers the replica is configured with (the satellite adds them from its desired state), so a peer DRBD does
+   * not show at all, or shows Diskless although it is diskful, counts against health. Absent when unknown.
+   */
+  expectedPeers?: { peer: string; diskless: boolean }[];
   role: DrbdRole;
   suspended: boolean;
   volumes: DrbdVolumeState[];

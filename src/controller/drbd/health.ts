@@ -40,7 +40,7 @@ export function volumeHealth(state: DrbdResourceState | null | undefined, volume
   const volume = state.volumes.find((v) => v.volumeNumber === volumeNumber);
   if (!volume) return 'UNKNOWN';
   const resyncing = isSyncTarget(state, volumeNumber);
-  return worst([localDiskHealth(volume, diskless, state), ...state.connections.map((c) => peerHealth(c, volumeNumber, resyncing))]);
+  return worst([localDiskHealth(volume, diskless, state), ...state.connections.map((c) => peerHealth(c, volumeNumber, resyncing)), expectedPeersHealth(state, volumeNumber)]);
 }
 
 /**
@@ -49,7 +49,7 @@ export function volumeHealth(state: DrbdResourceState | null | undefined, volume
  */
 export function resourceHealth(state: DrbdResourceState | null | undefined, diskless: boolean): Health {
   if (!state) return 'UNKNOWN';
-  if (state.volumes.length === 0) return worst(state.connections.map(connectionHealth));
+  if (state.volumes.length === 0) return worst([...state.connections.map(connectionHealth), expectedPeersHealth(state, null)]);
   return worst(state.volumes.map((v) => volumeHealth(state, v.volumeNumber, diskless)));
 }
 
@@ -79,6 +79,23 @@ function localDiskHealth(volume: DrbdVolumeState, diskless: boolean, state: Drbd
       // DUnknown (a peer's disk state, not expected locally): nothing says the data is current.
       return 'DEGRADED';
   }
+}
+
+/**
+ * Against the peers the replica is configured with (when the satellite said): a peer DRBD does not show at all is
+ * missing from replication (DEGRADED), and so is a diskful peer whose disk DRBD sees as Diskless (it lost its disk).
+ */
+function expectedPeersHealth(state: DrbdResourceState, volumeNumber: number | null): Health {
+  if (!state.expectedPeers) return 'HEALTHY';
+  for (const expected of state.expectedPeers) {
+    const connection = state.connections.find((c) => c.peer === expected.peer);
+    if (!connection) return 'DEGRADED';
+    if (!expected.diskless && volumeNumber !== null && connection.connectionState === 'Connected') {
+      const device = connection.peerDevices.find((d) => d.volumeNumber === volumeNumber);
+      if (device?.peerDiskState === 'Diskless') return 'DEGRADED';
+    }
+  }
+  return 'HEALTHY';
 }
 
 function isSyncTarget(state: DrbdResourceState, volumeNumber: number): boolean {

@@ -23,6 +23,14 @@ function resourceState(value: unknown, path: string): DrbdResourceState {
   return {
     resource: string(r.resource, `${path}.resource`),
     ...(r.diskless === undefined ? {} : { diskless: bool(r.diskless, `${path}.diskless`) }),
+    ...(r.expectedPeers === undefined
+      ? {}
+      : {
+          expectedPeers: array(r.expectedPeers, `${path}.expectedPeers`).map((x, i) => {
+            const e = object(x, `${path}.expectedPeers[${i}]`);
+            return { peer: string(e.peer, `${path}.expectedPeers[${i}].peer`), diskless: bool(e.diskless, `${path}.expectedPeers[${i}].diskless`) };
+          }),
+        }),
     role: string(r.role, `${path}.role`) as DrbdResourceState['role'],
     suspended: bool(r.suspended, `${path}.suspended`),
     volumes: array(r.volumes, `${path}.volumes`).map((x, i) => {

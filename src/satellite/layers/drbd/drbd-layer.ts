@@ -58,6 +58,10 @@ export class DrbdLayer {
   private started = false;
   /** Desired diskless-ness by resource, so reports can say whether Diskless is intended. */
   private disklessByResource = new Map<string, boolean>();
+  /** Desired peers by resource, for the same reason. */
+  private peersByResource = new Map<string, { peer: string; diskless: boolean }[]>();
+  /** Node name of each peer by DRBD node id, by resource: DRBD names a connection after the peer's host name. */
+  private peerNamesByResource = new Map<string, Map<number, string>>();
   /**
    * What the last successful apply of each resource was given (desired resource and backing devices). A pass that
    * brings the same again, for a resource DRBD still has up, has nothing to do: no file, no drbdadm, no adjust
@@ -164,6 +168,8 @@ export class DrbdLayer {
     const { backend } = this.options;
     const log = this.log.child({ resource: resource.name });
     this.disklessByResource.set(resource.name, resource.diskless);
+    this.peersByResource.set(resource.name, resource.peers.map((p) => ({ peer: p.node, diskless: p.diskless })));
+    this.peerNamesByResource.set(resource.name, new Map(resource.peers.map((p) => [p.nodeId, p.node])));
     try {
       // Every backing device is checked before the file is written: rendered without its device, a diskful volume
       // would be `disk none` in the installed file, and the next adjust (by anyone) would detach the disk.
@@ -294,7 +300,11 @@ export class DrbdLayer {
     if (!full && changes.resources.length === 0 && changes.removed.length === 0) return;
     const resources = changes.resources.map((r) => {
       const diskless = this.disklessByResource.get(r.resource);
-      return diskless === undefined ? r : { ...r, diskless };
+      const expectedPeers = this.peersByResource.get(r.resource);
+      const names = this.peerNamesByResource.get(r.resource);
+      // Connections are reported under the peer's node name (the controller's name for it), not DRBD's conn-name.
+      const connections = names ? r.connections.map((c) => ({ ...c, peer: names.get(c.peerNodeId) ?? c.peer })) : r.connections;
+      return diskless === undefined ? r : { ...r, connections, diskless, ...(expectedPeers ? { expectedPeers } : {}) };
     });
     this.needFull = false;
     try {

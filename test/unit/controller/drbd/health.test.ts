@@ -323,3 +323,32 @@ describe('health during an initial sync to several replicas', () => {
     expect(resourceHealth(state('Established'), false)).toBe('DEGRADED');
   });
 });
+
+describe('health against the configured peers', () => {
+  it('is DEGRADED when a configured peer is missing or a diskful peer shows Diskless, HEALTHY when all are there', async () => {
+    const { resourceHealth } = await import('../../../../src/controller/drbd/health.js');
+    const connection = (peer: string, peerNodeId: number, peerDisk: 'UpToDate' | 'Diskless') => ({
+      peerNodeId,
+      peer,
+      connectionState: 'Connected' as const,
+      peerRole: 'Secondary' as const,
+      peerDevices: [{ volumeNumber: 0, replicationState: 'Established' as const, peerDiskState: peerDisk, donePercent: null }],
+    });
+    const base = {
+      resource: 'r1',
+      role: 'Secondary' as const,
+      suspended: false,
+      volumes: [{ volumeNumber: 0, minor: 1000, diskState: 'UpToDate' as const, client: false, quorum: true }],
+      connections: [connection('n2', 1, 'UpToDate'), connection('n3', 2, 'Diskless')],
+    };
+    const expected = [
+      { peer: 'n2', diskless: false },
+      { peer: 'n3', diskless: true },
+    ];
+    expect(resourceHealth({ ...base, expectedPeers: expected }, false)).toBe('HEALTHY');
+    expect(resourceHealth({ ...base, expectedPeers: [...expected, { peer: 'n4', diskless: false }] }, false)).toBe('DEGRADED');
+    expect(resourceHealth({ ...base, expectedPeers: [expected[0]!, { peer: 'n3', diskless: false }] }, false)).toBe('DEGRADED');
+    // Without the satellite's list, only what DRBD shows counts.
+    expect(resourceHealth(base, false)).toBe('HEALTHY');
+  });
+});

@@ -607,16 +607,27 @@ describe('DrbdLayer', () => {
 
       const byName = new Map(reports[0]!.resources.map((r) => [r.resource, r]));
       expect(byName.get('web-data')?.diskless).toBe(true);
+      // The peers it is configured with go along, and connections carry the peers' node names (DRBD's conn-name is
+      // the peer's host name on a real host): node ids 1 and 2 are node-b and node-c.
+      expect(byName.get('web-data')?.expectedPeers).toEqual([
+        { peer: 'node-b', diskless: false },
+        { peer: 'node-c', diskless: false },
+      ]);
+      expect(byName.get('web-data')?.connections.map((c) => [c.peerNodeId, c.peer])).toEqual([
+        [1, 'node-b'],
+        [2, 'node-c'],
+      ]);
       expect(byName.get('db-logs')).toEqual(DB_LOGS);
       expect('diskless' in byName.get('db-logs')!).toBe(false);
 
-      // Applied as diskful later: the next report says so.
+      // Applied as diskful later: the next report says so. DRBD naming the connection after the host changes nothing.
       const diskful = resource('web-data', { volumes: [{ volumeNumber: 0, minor: 1000, sizeKib: '1024' }] });
       backend.metadata.add('web-data/0');
       expect((await layer.apply(diskful, backingOf(diskful))).error).toBeNull();
-      backend.emit('change resource name:web-data role:Secondary');
+      backend.emit('change resource name:web-data role:Secondary', 'change connection name:web-data peer-node-id:1 conn-name:node-b.example connection:Connecting');
       await reportsAfterQuiet(reports, 2);
       expect(reports[1]!.resources.map((r) => [r.resource, r.diskless])).toEqual([['web-data', false]]);
+      expect(reports[1]!.resources[0]!.connections.find((c) => c.peerNodeId === 1)?.peer).toBe('node-b');
     });
 
     it('resendFull() sends everything again at once, and nothing before the initial dump is complete', async () => {
