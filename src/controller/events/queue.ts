@@ -4,7 +4,9 @@
  * and an async generator parked in an `await` would keep that (and the connection's cleanup) pending forever.
  */
 export class AsyncQueue<T> implements AsyncIterableIterator<T> {
-  private readonly buffer: T[] = [];
+  private readonly buffer: { value: T; key?: string }[] = [];
+  /** Buffered entries pushed with a key, by key (see pushLatest). */
+  private readonly keyed = new Map<string, { value: T; key?: string }>();
   private waiter: ((result: IteratorResult<T>) => void) | undefined;
   private ended = false;
 
@@ -27,8 +29,34 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
       wake({ value, done: false });
       return;
     }
-    if (this.buffer.length >= this.maxBuffer) this.buffer.shift();
-    this.buffer.push(value);
+    if (this.buffer.length >= this.maxBuffer) this.forget(this.buffer.shift());
+    this.buffer.push({ value });
+  }
+
+  /**
+   * Adds the newest value for `key`: when a value for the same key still waits in the buffer, it is replaced in its
+   * place. A slow consumer then gets the latest state of every key rather than a backlog, and never loses the last
+   * one (which dropping the oldest could do). The buffer holds at most one value per key.
+   */
+  pushLatest(key: string, value: T): void {
+    if (this.ended) return;
+    const waiting = this.keyed.get(key);
+    if (waiting) {
+      waiting.value = value;
+      return;
+    }
+    if (this.waiter) {
+      this.push(value);
+      return;
+    }
+    if (this.buffer.length >= this.maxBuffer) this.forget(this.buffer.shift());
+    const entry = { value, key };
+    this.buffer.push(entry);
+    this.keyed.set(key, entry);
+  }
+
+  private forget(entry: { key?: string } | undefined): void {
+    if (entry?.key !== undefined) this.keyed.delete(entry.key);
   }
 
   /** Ends the iteration (after the buffered values are consumed, pending next() calls see done). */
@@ -46,14 +74,18 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    const value = this.buffer.shift();
-    if (value !== undefined) return Promise.resolve({ value, done: false });
+    const entry = this.buffer.shift();
+    if (entry !== undefined) {
+      this.forget(entry);
+      return Promise.resolve({ value: entry.value, done: false });
+    }
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => (this.waiter = resolve));
   }
 
   return(): Promise<IteratorResult<T>> {
     this.buffer.length = 0;
+    this.keyed.clear();
     this.end();
     return Promise.resolve({ value: undefined, done: true });
   }

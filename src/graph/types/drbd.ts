@@ -204,7 +204,9 @@ function drbdStateStream(ctx: GraphContext, filter: { resource: string | null; n
   const queue = new AsyncQueue<DrbdStateEvent>(() => remove());
   remove = store.listen((change) => {
     if (!live || !matches(change.resource, change.node)) return;
-    queue.push({
+    // Latest per replica: a subscriber that falls behind (a resync changes state many times a second) gets each
+    // replica's newest state, never a stale one because the final event was dropped.
+    queue.pushLatest(key(change.resource, change.node), {
       resource: change.resource,
       node: change.node,
       diskless: change.state?.state.diskless ?? diskless.get(key(change.resource, change.node)) ?? false,
