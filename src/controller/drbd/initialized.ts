@@ -21,6 +21,8 @@ export async function recordInitializedVolumes(
   log: Logger,
   changes: readonly DrbdStateChange[],
   known: Set<string>,
+  /** The node whose satellite reported `changes`. */
+  node: string,
 ): Promise<void> {
   const fresh = new Map<string, { resource: string; volumes: Set<number> }>();
   for (const change of changes) {
@@ -40,7 +42,21 @@ export async function recordInitializedVolumes(
     const seeded = new Set<number>();
     done.length = 0;
     const vds = await tx.find(VolumeDefinition, { resourceDefinition: { nameKey: { $in: [...fresh.keys()] } } }, { populate: ['resourceDefinition'] });
+    // Only a node that holds a diskful replica of the definition speaks for its data (not a same-named DRBD resource
+    // blockplane does not manage, nor a replica being torn down).
+    const holders: { definition: number }[] = vds.length
+      ? await tx.getConnection().execute(
+          `select distinct r.resource_definition_id as definition from resource r join node n on n.id = r.node_id
+            where n.name_key = ? and r.resource_definition_id in (${[...new Set(vds.map((v) => v.resourceDefinition.id))].map(() => '?').join(', ')})
+              and not ('DELETE' = any(r.flags)) and not ('DRBD_DISKLESS' = any(r.flags)) and not ('DISKLESS' = any(r.flags))`,
+          [nameKey(node), ...new Set(vds.map((v) => v.resourceDefinition.id))],
+          'all',
+          tx.getTransactionContext(),
+        )
+      : [];
+    const held = new Set(holders.map((h) => Number(h.definition)));
     for (const vd of vds) {
+      if (!held.has(vd.resourceDefinition.id)) continue;
       const entry = fresh.get(vd.resourceDefinition.nameKey);
       if (!entry?.volumes.has(vd.volumeNumber)) continue;
       done.push(`${vd.resourceDefinition.nameKey}/${vd.volumeNumber}`);

@@ -175,7 +175,7 @@ export class SatelliteHub {
               const report = parseDrbdStateReport(args.report);
               const changes = this.options.events.drbd.apply(c.nodeName, report);
               if (changes.length > 0) {
-                await recordInitializedVolumes(this.options.orm.em.fork(), this.options.events, this.log, changes, this.initialized).catch((err: unknown) =>
+                await recordInitializedVolumes(this.options.orm.em.fork(), this.options.events, this.log, changes, this.initialized, c.nodeName).catch((err: unknown) =>
                   // Only delays dropping the seeding instruction; the next UpToDate report tries again.
                   this.log.warn({ err }, 'could not record initialized volumes'),
                 );

@@ -229,4 +229,16 @@ describe.each(DATABASE_KINDS)('DRBD state through the controller (%s)', (kind) =
     const forced = await t.ok(`mutation { deleteResource(resourceDefinition: "r2", node: "n2", force: true) { flags } }`);
     expect(forced.deleteResource.flags).toContain('DELETE');
   });
+
+  it('takes DRBD_INITIALIZED only from a node holding a diskful replica of the definition', async () => {
+    await t.ok(`mutation { createResourceDefinition(input: { name: "r5", volumeDefinitions: [{ sizeKib: "1GiB" }] }) { name } }`);
+    for (const node of ['n1', 'n2']) await t.ok(`mutation { createResource(input: { resourceDefinition: "r5", node: "${node}", storagePool: "thin" }) { name } }`);
+    const flags = async () => (await t.ok(`{ resourceDefinition(name: "r5") { volumeDefinitions { flags } } }`)).resourceDefinition.volumeDefinitions[0].flags;
+    // n4 has no replica of r5: a same-named DRBD resource there says nothing about r5's data.
+    await sats.get('n4')!.drbd({ backend: 'emulated', full: false, resources: [healthy('r5', [])], removed: [] });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await flags()).toEqual([]);
+    await sats.get('n2')!.drbd({ backend: 'emulated', full: false, resources: [healthy('r5', [])], removed: [] });
+    await until('r5 initialized', async () => ((await flags()) as string[]).includes('DRBD_INITIALIZED'));
+  });
 });
