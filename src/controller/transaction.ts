@@ -120,20 +120,30 @@ export async function withTransaction<T>(
  * transaction of its own that locks only those node rows.
  */
 async function touchAfterCommit(ctx: ServiceContext, name: string, reasons: ReadonlyMap<number, string>): Promise<void> {
-  try {
-    await ctx.em.fork().transactional(async (em) => {
-      // The same node row locks as every other revision draw (in id order; this transaction holds nothing else, so
-      // it cannot deadlock): a direct change of one of these nodes that drew a lower id commits before this one does.
-      const ids = [...reasons.keys()].sort((a, b) => a - b);
-      await em
-        .getConnection()
-        .execute(`select id from node where id in (${ids.map(() => '?').join(', ')}) order by id for no key update`, ids, 'all', em.getTransactionContext());
-      for (const [id, reason] of reasons) em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${reason}`.slice(0, 200) });
-      await em.flush();
-    });
-    ctx.events.publishInternal({ type: 'desired-state-changed', nodeIds: [...reasons.keys()] });
-  } catch (error) {
-    // The satellites get the change with their next full sync (reconnect) or next revision.
-    ctx.log.warn({ err: error, transaction: name }, 'could not move the revision of indirectly affected nodes');
+  const ids = [...reasons.keys()].sort((a, b) => a - b);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ctx.em.fork().transactional(async (em) => {
+        // The same node row locks as every other revision draw, in id order: a direct change of one of these nodes
+        // that drew a lower id commits before this one does.
+        await em
+          .getConnection()
+          .execute(`select id from node where id in (${ids.map(() => '?').join(', ')}) order by id for no key update`, ids, 'all', em.getTransactionContext());
+        for (const [id, reason] of reasons) em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${reason}`.slice(0, 200) });
+        await em.flush();
+      });
+      ctx.events.publishInternal({ type: 'desired-state-changed', nodeIds: ids });
+      return;
+    } catch (error) {
+      // A service may hold one of these rows from its start and want another of them at its end: PostgreSQL then
+      // aborts one side. Try again; giving up only delays the change to the nodes' next revision or reconnect.
+      const code = (error as { code?: string }).code;
+      if ((code === '40P01' || code === '40001') && attempt < MAX_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+        continue;
+      }
+      ctx.log.warn({ err: error, transaction: name }, 'could not move the revision of indirectly affected nodes');
+      return;
+    }
   }
 }
