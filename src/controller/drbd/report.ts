@@ -1,3 +1,4 @@
+import { array, boolean as bool, integer as int, object, string } from '../../common/protocol/json-checks.js';
 import { DRBD_BACKENDS, type DrbdResourceState, type DrbdStateReport } from '../../common/protocol/drbd.js';
 
 /**
@@ -67,25 +68,4 @@ function resourceState(value: unknown, path: string): DrbdResourceState {
       };
     }),
   };
-}
-
-function object(value: unknown, path: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path}: expected an object`);
-  return value as Record<string, unknown>;
-}
-function array(value: unknown, path: string): unknown[] {
-  if (!Array.isArray(value)) throw new Error(`${path}: expected an array`);
-  return value;
-}
-function string(value: unknown, path: string): string {
-  if (typeof value !== 'string') throw new Error(`${path}: expected a string`);
-  return value;
-}
-function bool(value: unknown, path: string): boolean {
-  if (typeof value !== 'boolean') throw new Error(`${path}: expected true or false`);
-  return value;
-}
-function int(value: unknown, path: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new Error(`${path}: expected a non-negative integer`);
-  return value;
 }

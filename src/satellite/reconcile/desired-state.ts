@@ -1,4 +1,5 @@
 import type { DesiredDrbdPeer, DesiredDrbdResource, DesiredDrbdVolume } from '../../common/protocol/drbd.js';
+import { array, boolean, integer, object, string } from '../../common/protocol/json-checks.js';
 import type { DesiredPool, DesiredState, DesiredStateMessage, DesiredVolume } from '../../common/protocol/satellite.js';
 import type { ProviderKind } from '../../common/vocabulary.js';
 
@@ -75,11 +76,6 @@ function drbdResource(value: unknown, path: string): DesiredDrbdResource {
   };
 }
 
-function boolean(value: unknown, path: string): boolean {
-  if (typeof value !== 'boolean') throw new Error(`${path}: expected true or false`);
-  return value;
-}
-
 function pool(value: unknown, path: string): DesiredPool {
   const p = object(value, path);
   return {
@@ -106,24 +102,4 @@ function props(value: unknown, path: string): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [key, v] of Object.entries(o)) result[key] = string(v, `${path}[${JSON.stringify(key)}]`);
   return result;
-}
-
-function object(value: unknown, path: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path}: expected an object`);
-  return value as Record<string, unknown>;
-}
-
-function array(value: unknown, path: string): unknown[] {
-  if (!Array.isArray(value)) throw new Error(`${path}: expected an array`);
-  return value;
-}
-
-function string(value: unknown, path: string): string {
-  if (typeof value !== 'string') throw new Error(`${path}: expected a string`);
-  return value;
-}
-
-function integer(value: unknown, path: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new Error(`${path}: expected a non-negative integer`);
-  return value;
 }
