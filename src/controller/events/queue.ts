@@ -90,3 +90,18 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     return Promise.resolve({ value: undefined, done: true });
   }
 }
+
+/**
+ * Returns an `enqueue(read)` that runs reads one after the other and pushes their results into `queue` in that
+ * order, so values come out in the order their triggering events arrived. A failed read is skipped: the next event
+ * brings the object again.
+ */
+export function chainedReads<T>(queue: AsyncQueue<T>): (read: () => Promise<T[]>) => void {
+  let chain = Promise.resolve();
+  return (read) => {
+    chain = chain.then(read).then(
+      (values) => values.forEach((v) => queue.push(v)),
+      () => undefined,
+    );
+  };
+}

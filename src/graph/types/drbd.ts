@@ -3,7 +3,7 @@ import type { DrbdConnectionStateReport, DrbdPeerDeviceState, DrbdVolumeState } 
 import { VOLUME_STATES } from '../../common/vocabulary.js';
 import { HEALTH_STATES, resourceHealth, volumeHealth, type Health } from '../../controller/drbd/health.js';
 import type { StoredDrbdState } from '../../controller/drbd/state-store.js';
-import { AsyncQueue } from '../../controller/events/queue.js';
+import { AsyncQueue, chainedReads } from '../../controller/events/queue.js';
 import { Resource, type IResource } from '../../orm/entities/resource.js';
 import { Volume, type IVolume } from '../../orm/entities/volume.js';
 import { builder } from '../builder.js';
@@ -289,13 +289,7 @@ function volumeEventStream(ctx: GraphContext, filter: { resource: string | null;
   const matches = (resource: string, node: string) => (!filter.resource || nameKey(filter.resource) === nameKey(resource)) && (!filter.node || nameKey(filter.node) === nameKey(node));
   let remove = (): void => undefined;
   const queue = new AsyncQueue<VolumeEvent>(() => remove());
-  let chain = Promise.resolve();
-  const enqueue = (read: () => Promise<VolumeEvent[]>) => {
-    chain = chain.then(read).then(
-      (events) => events.forEach((e) => queue.push(e)),
-      () => undefined,
-    );
-  };
+  const enqueue = chainedReads(queue);
   const read = async (where: Record<string, unknown>): Promise<VolumeEvent[]> => {
     const volumes = await ctx.em.fork().find(Volume, where, { populate: ['resource.resourceDefinition', 'resource.node', 'volumeDefinition'], orderBy: { id: 'asc' } });
     const at = new Date();

@@ -1,5 +1,5 @@
 import { MODEL_ACTIONS, MODEL_KINDS, type ModelEvent } from '../../controller/events/bus.js';
-import { AsyncQueue } from '../../controller/events/queue.js';
+import { AsyncQueue, chainedReads } from '../../controller/events/queue.js';
 import { nameKey } from '../../common/names.js';
 import { Node, type INode } from '../../orm/entities/node.js';
 import { builder } from '../builder.js';
@@ -17,13 +17,7 @@ function nodeStatusStream(ctx: GraphContext, names: readonly string[] | null): A
   let remove = (): void => undefined;
   const queue = new AsyncQueue<INode>(() => remove());
   // Reads are chained so that nodes come out in the order their events arrived.
-  let chain = Promise.resolve();
-  const enqueue = (read: () => Promise<INode[]>) => {
-    chain = chain.then(read).then(
-      (nodes) => nodes.forEach((n) => queue.push(n)),
-      () => undefined, // a failed read loses one update, the next event brings the node again
-    );
-  };
+  const enqueue = chainedReads(queue);
   remove = ctx.service.events.listen((e) => {
     if (e.kind !== 'NODE' || e.action === 'DELETED' || (wanted && !wanted.has(nameKey(e.path[0] ?? '')))) return;
     enqueue(async () => {
