@@ -33,12 +33,13 @@ const program = new Command()
     new Option('--hostname <name>', "this host's name for the controller and its DRBD `on` sections (default: the system host name)").env('BLOCKPLANE_HOSTNAME'),
   )
   .addOption(
-    // drbd-utils by default: a production node without its DRBD module must fail loudly (adjust errors on every
-    // resource), never replicate nothing while looking healthy. auto and emulated are opt-in.
-    new Option('--drbd-backend <backend>', 'DRBD backend: drbd-utils (the DRBD 9 kernel module), emulated (no replication: for development and tests on hosts without the module), or auto (drbd-utils when DRBD 9 is loaded, else emulated)')
+    // auto by default (the issue's contract): drbd-utils when the DRBD 9 module is loaded, else emulated with a loud
+    // warning. Production nodes should pin drbd-utils, so a node whose module is missing fails (adjust errors on
+    // every resource) instead of replicating nothing.
+    new Option('--drbd-backend <backend>', 'DRBD backend: auto (drbd-utils when the DRBD 9 module is loaded, else emulated with a warning), drbd-utils (the kernel module; pin this in production), or emulated (no replication: development and tests)')
       .env('BLOCKPLANE_DRBD_BACKEND')
       .choices([...DRBD_BACKEND_CHOICES])
-      .default('drbd-utils'),
+      .default('auto'),
   )
   .addOption(new Option('--state-dir <dir>', 'satellite state directory: generated DRBD .res files (drbd.d/) and emulated DRBD metadata').env('BLOCKPLANE_STATE_DIR').default('/var/lib/blockplane'))
   // Tests on hosts without device-mapper only: LVM then changes metadata and creates no devices.
