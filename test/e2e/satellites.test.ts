@@ -308,8 +308,13 @@ describe('controller with real satellite processes', () => {
     await until('job DONE after the restart', async () => (await job(second.job.uuid)).state === 'DONE');
     for (const node of chosen) expect((await imagesIn(node)).filter((f) => f.startsWith('across-restart_'))).toEqual(['across-restart_00000.img']);
 
-    // One definition goes as a whole (its satellites remove the volumes, then the records go), the other replica by replica.
+    // One definition goes as a whole (its satellites remove the volumes, then the records go), the other replica by
+    // replica, once its initial sync is over (deleting the only UpToDate copy while the others sync is refused).
     await gql(`mutation { deleteResourceDefinition(name: "spawned") { name } }`);
+    await until('across-restart in sync', async () => {
+      const edges = (await gql(`{ resources(filter: { resourceDefinitions: ["across-restart"] }) { edges { node { health } } } }`)).resources.edges;
+      return edges.length === chosen.length && edges.every((e: any) => e.node.health === 'HEALTHY');
+    });
     for (const node of chosen) await deleteResource({ resourceDefinition: 'across-restart', node });
     await until('volumes gone', async () => {
       for (const node of chosen) if ((await imagesIn(node)).some((f) => f.startsWith('spawned_') || f.startsWith('across-restart_'))) return false;
