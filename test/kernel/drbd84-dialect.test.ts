@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Drbd84DialectError, toDrbd84ResFile } from '../../scripts/kernel-lane/drbd84.js';
 import type { DesiredDrbdPeer, DesiredDrbdResource } from '../../src/common/protocol/drbd.js';
+import { desiredDrbdResource, drbdPeer } from '../support/drbd.js';
 import { ExecaCommandRunner } from '../../src/satellite/exec/command-runner.js';
 import { renderResFile } from '../../src/satellite/layers/drbd/res-file.js';
 
@@ -19,25 +20,19 @@ let dir = '';
 
 function peer(n: number): DesiredDrbdPeer {
   const node = `node-${String.fromCharCode(97 + n)}`;
-  return { node, hostname: node, nodeId: n, address: `169.254.100.${1 + n}`, port: 7000, diskless: false, tieBreaker: false };
+  return drbdPeer(node, n, { hostname: node, address: `169.254.100.${1 + n}` });
 }
 
 function resource(overrides: Partial<DesiredDrbdResource> = {}): DesiredDrbdResource {
-  return {
+  return desiredDrbdResource({
     name: 'r0',
-    secret: 'Zm9vYmFyYmF6cXV4cXV1',
-    nodeId: 0,
     address: '169.254.100.1',
-    port: 7000,
-    diskless: false,
-    tieBreaker: false,
-    peerSlots: 7,
     volumes: [{ volumeNumber: 0, minor: 1000, sizeKib: '65536' }],
     peers: [peer(1)],
     options: { 'DrbdOptions/Resource/quorum': 'off' },
     initialSyncSourceVolumes: [0],
     ...overrides,
-  };
+  });
 }
 
 function render(desired: DesiredDrbdResource): string {

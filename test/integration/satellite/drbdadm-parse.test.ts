@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import type { DesiredDrbdPeer, DesiredDrbdResource } from '../../../src/common/protocol/drbd.js';
+import { desiredDrbdResource, drbdPeer } from '../../support/drbd.js';
 import { ExecaCommandRunner } from '../../../src/satellite/exec/command-runner.js';
 import { DrbdConfigError } from '../../../src/satellite/layers/drbd/backend.js';
 import { dumpCommand } from '../../../src/satellite/layers/drbd/drbdadm.js';
@@ -51,25 +52,11 @@ afterAll(async () => {
 
 function peer(n: number, overrides: Partial<DesiredDrbdPeer> = {}): DesiredDrbdPeer {
   const node = `node-${String.fromCharCode(97 + n)}`;
-  return { node, hostname: node, nodeId: n, address: `192.168.7.${10 + n}`, port: 7000 + n, diskless: false, tieBreaker: false, ...overrides };
+  return drbdPeer(node, n, { hostname: node, address: `192.168.7.${10 + n}`, port: 7000 + n, ...overrides });
 }
 
 function resource(name: string, overrides: Partial<DesiredDrbdResource> = {}): DesiredDrbdResource {
-  return {
-    name,
-    secret: 'Zm9vYmFyYmF6cXV4cXV1',
-    nodeId: 0,
-    address: '192.168.7.10',
-    port: 7000,
-    diskless: false,
-    tieBreaker: false,
-    peerSlots: 7,
-    volumes: [{ volumeNumber: 0, minor: 1000, sizeKib: '102400' }],
-    peers: [],
-    options: { 'DrbdOptions/Resource/quorum': 'off' },
-    initialSyncSourceVolumes: [],
-    ...overrides,
-  };
+  return desiredDrbdResource({ name, address: '192.168.7.10', options: { 'DrbdOptions/Resource/quorum': 'off' }, ...overrides });
 }
 
 /** Renders `desired` as node-a, writes it, and has the real drbdadm check it through the backend. */

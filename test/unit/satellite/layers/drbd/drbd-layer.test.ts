@@ -2,9 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import type { DesiredDrbdPeer, DesiredDrbdResource, DrbdResourceState, DrbdStateReport } from '../../../../../src/common/protocol/drbd.js';
+import { DB_LOGS_STATE, desiredDrbdResource, drbdPeer, events2FixtureLines } from '../../../../support/drbd.js';
+import type { DesiredDrbdResource, DrbdStateReport } from '../../../../../src/common/protocol/drbd.js';
 import { DrbdConfigError, type DrbdBackend } from '../../../../../src/satellite/layers/drbd/backend.js';
 import { DrbdLayer, type BackingVolume } from '../../../../../src/satellite/layers/drbd/drbd-layer.js';
 import { renderResFile } from '../../../../../src/satellite/layers/drbd/res-file.js';
@@ -20,35 +20,21 @@ const log = pino({ level: 'silent' });
 const HOSTNAME = 'node-a.example';
 const WINDOW_MS = 15;
 
-function fixtureLines(name: string): string[] {
-  const text = readFileSync(fileURLToPath(new URL(`../../../../fixtures/drbd/events2/${name}`, import.meta.url)), 'utf8');
-  return text.split('\n').filter((line) => line !== '');
-}
 
-function peer(node: string, nodeId: number, overrides: Partial<DesiredDrbdPeer> = {}): DesiredDrbdPeer {
-  return { node, hostname: `${node}.example`, nodeId, address: `10.0.0.${nodeId + 1}`, port: 7000, diskless: false, tieBreaker: false, ...overrides };
-}
+const peer = drbdPeer;
 
 /** A diskful replica of `name` on node-a with volumes 0 and 1 and peers node-b and node-c. */
 function resource(name = 'pvc-1', overrides: Partial<DesiredDrbdResource> = {}): DesiredDrbdResource {
-  return {
+  return desiredDrbdResource({
     name,
-    secret: 'Zm9vYmFyYmF6cXV4cXV1',
-    nodeId: 0,
-    address: '10.0.0.1',
-    port: 7000,
-    diskless: false,
-    tieBreaker: false,
-    peerSlots: 7,
     volumes: [
       { volumeNumber: 0, minor: 1000, sizeKib: '102400' },
       { volumeNumber: 1, minor: 1001, sizeKib: '204800' },
     ],
     peers: [peer('node-b', 1), peer('node-c', 2)],
     options: { 'DrbdOptions/Resource/quorum': 'majority' },
-    initialSyncSourceVolumes: [],
     ...overrides,
-  };
+  });
 }
 
 const device = (name: string, volumeNumber: number) => `/dev/vg0/${name}_${String(volumeNumber).padStart(5, '0')}`;
@@ -149,21 +135,6 @@ async function reportsAfterQuiet(reports: DrbdStateReport[], count: number): Pro
 }
 
 /** The DRBD state the tracker reports for db-logs after initial-dump-3node.txt (written out by hand). */
-const DB_LOGS: DrbdResourceState = {
-  resource: 'db-logs',
-  role: 'Secondary',
-  suspended: false,
-  volumes: [{ volumeNumber: 0, minor: 1002, diskState: 'UpToDate', client: false, quorum: true }],
-  connections: [
-    {
-      peerNodeId: 1,
-      peer: 'node-b',
-      connectionState: 'Connected',
-      peerRole: 'Secondary',
-      peerDevices: [{ volumeNumber: 0, replicationState: 'Established', peerDiskState: 'UpToDate', donePercent: null }],
-    },
-  ],
-};
 
 describe('DrbdLayer', () => {
   let root: string;
@@ -506,7 +477,7 @@ describe('DrbdLayer', () => {
   });
 
   describe('state reports', () => {
-    const dump = fixtureLines('initial-dump-3node.txt');
+    const dump = events2FixtureLines('initial-dump-3node.txt');
 
     it('sends nothing before `exists -`, then one full report of the initial dump', async () => {
       await layer.start();
@@ -524,7 +495,7 @@ describe('DrbdLayer', () => {
       const [report] = reports;
       expect(report).toMatchObject({ backend: 'drbd-utils', full: true, removed: [] });
       expect(report!.resources.map((r) => r.resource)).toEqual(['db-logs', 'web-data']);
-      expect(report!.resources[0]).toEqual(DB_LOGS);
+      expect(report!.resources[0]).toEqual(DB_LOGS_STATE);
       const web = report!.resources[1]!;
       expect(web.volumes.map((v) => [v.volumeNumber, v.minor, v.diskState])).toEqual([
         [0, 1000, 'UpToDate'],
@@ -557,7 +528,7 @@ describe('DrbdLayer', () => {
       expect([link.connectionState, link.peerRole, link.peerDevices.map((d) => d.replicationState)]).toEqual(['Connecting', 'Unknown', ['Off', 'Off']]);
 
       // A resource that goes down is named in `removed`.
-      backend.emit(...fixtureLines('resource-down.txt').slice(11));
+      backend.emit(...events2FixtureLines('resource-down.txt').slice(11));
       await reportsAfterQuiet(reports, 3);
       expect(reports.slice(2)).toEqual([{ backend: 'drbd-utils', full: false, resources: [], removed: ['db-logs'] }]);
     });
@@ -617,7 +588,7 @@ describe('DrbdLayer', () => {
         [1, 'node-b'],
         [2, 'node-c'],
       ]);
-      expect(byName.get('db-logs')).toEqual(DB_LOGS);
+      expect(byName.get('db-logs')).toEqual(DB_LOGS_STATE);
       expect('diskless' in byName.get('db-logs')!).toBe(false);
 
       // Applied as diskful later: the next report says so. DRBD naming the connection after the host changes nothing.

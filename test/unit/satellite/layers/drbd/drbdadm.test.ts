@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { DesiredDrbdResource } from '../../../../../src/common/protocol/drbd.js';
+import { desiredDrbdResource } from '../../../../support/drbd.js';
 import { CommandError } from '../../../../../src/satellite/exec/command-runner.js';
 import { DrbdConfigError } from '../../../../../src/satellite/layers/drbd/backend.js';
 import {
@@ -57,24 +58,14 @@ const RES = 'pvc-1';
 const CONFIG = '/etc/blockplane/drbd.conf';
 
 function resource(overrides: Partial<DesiredDrbdResource> = {}): DesiredDrbdResource {
-  return {
+  return desiredDrbdResource({
     name: RES,
-    secret: 'Zm9vYmFyYmF6cXV4cXV1',
-    nodeId: 0,
-    address: '10.0.0.1',
-    port: 7000,
-    diskless: false,
-    tieBreaker: false,
-    peerSlots: 7,
     volumes: [
       { volumeNumber: 0, minor: 1000, sizeKib: '102400' },
       { volumeNumber: 1, minor: 1001, sizeKib: '102400' },
     ],
-    peers: [],
-    options: {},
-    initialSyncSourceVolumes: [],
     ...overrides,
-  };
+  });
 }
 
 function commandError(argv: readonly string[], answer: { exitCode: number; stdout: string; stderr: string }): CommandError {

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it, jest } from '@jest/globals';
+import { DB_LOGS_STATE, events2FixtureLines } from '../../../../support/drbd.js';
 import type { DrbdPeerDeviceState, DrbdResourceState } from '../../../../../src/common/protocol/drbd.js';
 import {
   DrbdStateTracker,
@@ -32,10 +31,6 @@ import {
  * State sequences (Attaching -> Inconsistent, WFBitMapS -> SyncSource, NetworkFailure -> Unconnected -> Connecting,
  * Disconnecting -> StandAlone, Detaching -> Diskless) are the DRBD 9 state names in plausible order, not a recording.
  */
-function fixtureLines(name: string): string[] {
-  const text = readFileSync(fileURLToPath(new URL(`../../../../fixtures/drbd/events2/${name}`, import.meta.url)), 'utf8');
-  return text.split('\n').filter((line, index, all) => index < all.length - 1 || line !== '');
-}
 
 function feed(tracker: DrbdStateTracker, lines: string[]): void {
   for (const line of lines) tracker.push(line);
@@ -103,21 +98,6 @@ const WEB_DATA_HEALTHY: DrbdResourceState = {
   ],
 };
 
-const DB_LOGS_HEALTHY: DrbdResourceState = {
-  resource: 'db-logs',
-  role: 'Secondary',
-  suspended: false,
-  volumes: [{ volumeNumber: 0, minor: 1002, diskState: 'UpToDate', client: false, quorum: true }],
-  connections: [
-    {
-      peerNodeId: 1,
-      peer: 'node-b',
-      connectionState: 'Connected',
-      peerRole: 'Secondary',
-      peerDevices: [{ volumeNumber: 0, replicationState: 'Established', peerDiskState: 'UpToDate', donePercent: null }],
-    },
-  ],
-};
 
 describe('parseEvents2Line', () => {
   it('reads an object line into action, object and every key, splitting each token at its first colon', () => {
@@ -228,7 +208,7 @@ describe('parseEvents2Line', () => {
 describe('DrbdStateTracker on the initial dump of two resources (3-node web-data with 2 volumes, db-logs)', () => {
   it('is ready only at `exists -` and reports the dump sorted by name, volume and peer node id', () => {
     const tracker = new DrbdStateTracker();
-    const lines = fixtureLines('initial-dump-3node.txt');
+    const lines = events2FixtureLines('initial-dump-3node.txt');
     feed(tracker, lines.slice(0, -1));
     expect(tracker.ready).toBe(false);
     expect(tracker.takeChanges()).toEqual({ resources: [], removed: [] });
@@ -236,14 +216,14 @@ describe('DrbdStateTracker on the initial dump of two resources (3-node web-data
     tracker.push(lines.at(-1) ?? '');
     expect(tracker.ready).toBe(true);
     // The dump lists node-c (2) before node-b (1) and volume 1 before 0; the report is ordered regardless.
-    expect(tracker.snapshot()).toEqual([DB_LOGS_HEALTHY, WEB_DATA_HEALTHY]);
-    expect(tracker.takeChanges()).toEqual({ resources: [DB_LOGS_HEALTHY, WEB_DATA_HEALTHY], removed: [] });
+    expect(tracker.snapshot()).toEqual([DB_LOGS_STATE, WEB_DATA_HEALTHY]);
+    expect(tracker.takeChanges()).toEqual({ resources: [DB_LOGS_STATE, WEB_DATA_HEALTHY], removed: [] });
     expect(tracker.takeChanges()).toEqual({ resources: [], removed: [] });
   });
 
   it('holds back lines other than exists until `exists -`, then applies them after the dump', () => {
     const tracker = new DrbdStateTracker();
-    const lines = fixtureLines('initial-dump-3node.txt');
+    const lines = events2FixtureLines('initial-dump-3node.txt');
     feed(tracker, lines.slice(0, 5));
     // Raced with the dump: newer than the exists lines that follow it, so it must win over them.
     tracker.push('change device name:web-data volume:1 minor:1001 disk:Outdated client:no quorum:no');
@@ -266,7 +246,7 @@ describe('DrbdStateTracker on an initial sync (node-a makes fresh data UpToDate 
     const tracker = new DrbdStateTracker();
     const disks: string[] = [];
     const roles: string[] = [];
-    for (const line of fixtureLines('initial-sync.txt')) {
+    for (const line of events2FixtureLines('initial-sync.txt')) {
       tracker.push(line);
       const state = tracker.snapshot()[0];
       if (state === undefined) continue;
@@ -284,7 +264,7 @@ describe('DrbdStateTracker on an initial sync (node-a makes fresh data UpToDate 
       [1, []],
       [2, []],
     ]);
-    for (const line of fixtureLines('initial-sync.txt')) {
+    for (const line of events2FixtureLines('initial-sync.txt')) {
       tracker.push(line);
       const state = tracker.snapshot()[0];
       if (state === undefined) continue;
@@ -321,7 +301,7 @@ describe('DrbdStateTracker on an initial sync (node-a makes fresh data UpToDate 
 
   it('ends fully synced, and a delta taken mid-sync carries the progress', () => {
     const tracker = new DrbdStateTracker();
-    const rest = feedThrough(tracker, fixtureLines('initial-sync.txt'), 'done:48.83');
+    const rest = feedThrough(tracker, events2FixtureLines('initial-sync.txt'), 'done:48.83');
     const mid = tracker.takeChanges();
     expect(mid.removed).toEqual([]);
     expect(mid.resources.map((s) => [s.resource, peerDevice(s, 1, 0).donePercent, peerDevice(s, 2, 0).replicationState])).toEqual([
@@ -350,7 +330,7 @@ describe('DrbdStateTracker on an initial sync (node-a makes fresh data UpToDate 
 describe('DrbdStateTracker on a peer disconnect and its return', () => {
   it('shows the lost peer as Connecting with Off/DUnknown peer-devices while the other peer stays healthy', () => {
     const tracker = new DrbdStateTracker();
-    const rest = feedThrough(tracker, fixtureLines('peer-disconnect.txt'), 'connection:NetworkFailure');
+    const rest = feedThrough(tracker, events2FixtureLines('peer-disconnect.txt'), 'connection:NetworkFailure');
     expect(resourceOf(tracker.snapshot(), 'web-data').connections[0]).toMatchObject({
       peerNodeId: 1,
       connectionState: 'NetworkFailure',
@@ -382,7 +362,7 @@ describe('DrbdStateTracker on a peer disconnect and its return', () => {
 
   it('resyncs the volume written meanwhile and ends as healthy as before', () => {
     const tracker = new DrbdStateTracker();
-    const lines = fixtureLines('peer-disconnect.txt');
+    const lines = events2FixtureLines('peer-disconnect.txt');
     const rest = feedThrough(tracker, lines, 'done:81.25');
     expect(peerDevice(resourceOf(tracker.snapshot(), 'web-data'), 1, 0)).toEqual({
       volumeNumber: 0,
@@ -398,7 +378,7 @@ describe('DrbdStateTracker on a peer disconnect and its return', () => {
 describe('DrbdStateTracker on `drbdadm down` of one resource', () => {
   it('drops the connection, then the device, then the resource; the other resource is not reported again', () => {
     const tracker = new DrbdStateTracker();
-    const lines = fixtureLines('resource-down.txt');
+    const lines = events2FixtureLines('resource-down.txt');
     const rest = feedThrough(tracker, lines, 'exists -');
     tracker.takeChanges();
 
@@ -423,7 +403,7 @@ describe('DrbdStateTracker on `drbdadm down` of one resource', () => {
 
   it('forgets devices and connections with their resource, and peer-devices with their connection', () => {
     const tracker = new DrbdStateTracker();
-    feed(tracker, fixtureLines('initial-dump-3node.txt'));
+    feed(tracker, events2FixtureLines('initial-dump-3node.txt'));
     tracker.push('destroy connection name:web-data peer-node-id:1 conn-name:node-b');
     tracker.push('create connection name:web-data peer-node-id:1 conn-name:node-b connection:StandAlone role:Unknown');
     expect(resourceOf(tracker.snapshot(), 'web-data').connections[0]).toEqual({
@@ -448,7 +428,7 @@ describe('DrbdStateTracker on `drbdadm down` of one resource', () => {
 
 describe('DrbdStateTracker on `events2 --timestamps --statistics` (node-b is SyncTarget from node-a)', () => {
   it('reads every line with its timestamp and keeps the statistics in the event props', () => {
-    const events = fixtureLines('statistics-timestamps.txt').map((line) => parseEvents2Line(line));
+    const events = events2FixtureLines('statistics-timestamps.txt').map((line) => parseEvents2Line(line));
     expect(events.every((event) => event === null || /^2026-11-25T18:00:\d\d\.\d{6}\+01:00$/.test(event.timestamp ?? ''))).toBe(
       true,
     );
@@ -458,7 +438,7 @@ describe('DrbdStateTracker on `events2 --timestamps --statistics` (node-b is Syn
 
   it('reports SyncTarget progress, ignores statistics-only changes, and ends UpToDate', () => {
     const tracker = new DrbdStateTracker();
-    const lines = fixtureLines('statistics-timestamps.txt');
+    const lines = events2FixtureLines('statistics-timestamps.txt');
     let rest = feedThrough(tracker, lines, 'exists -');
     const initial = tracker.takeChanges().resources;
     expect(initial.map((s) => [s.volumes[0]?.diskState, peerDevice(s, 0, 0), peerDevice(s, 2, 0).peerDiskState])).toEqual([
@@ -496,7 +476,7 @@ describe('DrbdStateTracker on a stream with malformed lines interleaved', () => 
   it('reports each malformed line, never throws, and applies every good line', () => {
     const errors: Events2ParseError[] = [];
     const tracker = new DrbdStateTracker({ onError: (error) => errors.push(error) });
-    const results = fixtureLines('malformed-interleaved.txt').map((line) => tracker.push(line));
+    const results = events2FixtureLines('malformed-interleaved.txt').map((line) => tracker.push(line));
 
     expect(results.filter((r) => !r.ok)).toHaveLength(11);
     expect(errors.map((e) => e.reason)).toEqual([
@@ -544,7 +524,7 @@ describe('DrbdStateTracker on a stream with malformed lines interleaved', () => 
 describe('DrbdStateTracker state rules', () => {
   function readyTracker(options: ConstructorParameters<typeof DrbdStateTracker>[0] = {}): DrbdStateTracker {
     const tracker = new DrbdStateTracker(options);
-    feed(tracker, fixtureLines('initial-dump-3node.txt'));
+    feed(tracker, events2FixtureLines('initial-dump-3node.txt'));
     tracker.takeChanges();
     return tracker;
   }
@@ -638,7 +618,7 @@ describe('DrbdStateTracker state rules', () => {
 describe('DrbdStateTracker.takeChanges', () => {
   function readyTracker(): DrbdStateTracker {
     const tracker = new DrbdStateTracker();
-    feed(tracker, fixtureLines('initial-dump-3node.txt'));
+    feed(tracker, events2FixtureLines('initial-dump-3node.txt'));
     tracker.takeChanges();
     return tracker;
   }
@@ -647,7 +627,7 @@ describe('DrbdStateTracker.takeChanges', () => {
     const tracker = readyTracker();
     tracker.push('create resource name:short-lived role:Secondary suspended:no');
     tracker.push('destroy resource name:short-lived');
-    feed(tracker, ['destroy resource name:db-logs', ...fixtureLines('initial-dump-3node.txt').filter((l) => l.includes('db-logs'))]);
+    feed(tracker, ['destroy resource name:db-logs', ...events2FixtureLines('initial-dump-3node.txt').filter((l) => l.includes('db-logs'))]);
     expect(tracker.takeChanges()).toEqual({ resources: [], removed: [] });
   });
 
@@ -663,8 +643,8 @@ describe('DrbdStateTracker.takeChanges', () => {
 
   it('takeSnapshot returns everything and becomes the baseline of the next delta', () => {
     const tracker = new DrbdStateTracker();
-    feed(tracker, fixtureLines('initial-dump-3node.txt'));
-    expect(tracker.takeSnapshot()).toEqual([DB_LOGS_HEALTHY, WEB_DATA_HEALTHY]);
+    feed(tracker, events2FixtureLines('initial-dump-3node.txt'));
+    expect(tracker.takeSnapshot()).toEqual([DB_LOGS_STATE, WEB_DATA_HEALTHY]);
     expect(tracker.takeChanges()).toEqual({ resources: [], removed: [] });
     tracker.push('change resource name:db-logs role:Primary');
     expect(tracker.takeChanges().resources.map((s) => [s.resource, s.role])).toEqual([['db-logs', 'Primary']]);
@@ -673,7 +653,7 @@ describe('DrbdStateTracker.takeChanges', () => {
   it('after reset (stream restart) reports nothing until the new dump, then exactly what changed meanwhile', () => {
     const onError = jest.fn();
     const tracker = new DrbdStateTracker({ onError });
-    feed(tracker, fixtureLines('initial-dump-3node.txt'));
+    feed(tracker, events2FixtureLines('initial-dump-3node.txt'));
     tracker.takeChanges();
 
     tracker.reset();
@@ -682,7 +662,7 @@ describe('DrbdStateTracker.takeChanges', () => {
     expect(tracker.takeChanges()).toEqual({ resources: [], removed: [] });
 
     // The new dump: db-logs went down while the stream was away, web-data's node-c connection dropped.
-    const redump = fixtureLines('initial-dump-3node.txt')
+    const redump = events2FixtureLines('initial-dump-3node.txt')
       .filter((line) => !line.includes('db-logs'))
       .map((line) =>
         line.includes('peer-node-id:2 conn-name:node-c')

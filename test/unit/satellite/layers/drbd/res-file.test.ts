@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ApiError, ErrorCode } from '../../../../../src/common/api-rc.js';
 import type { DesiredDrbdPeer, DesiredDrbdResource } from '../../../../../src/common/protocol/drbd.js';
+import { desiredDrbdResource, drbdPeer } from '../../../../support/drbd.js';
 import { PEER_DISK_PLACEHOLDER, renderResFile, type ResFileInput } from '../../../../../src/satellite/layers/drbd/res-file.js';
 
 /*
@@ -9,25 +10,11 @@ import { PEER_DISK_PLACEHOLDER, renderResFile, type ResFileInput } from '../../.
  */
 
 function peer(node: string, nodeId: number, overrides: Partial<DesiredDrbdPeer> = {}): DesiredDrbdPeer {
-  return { node, hostname: `${node}.example`, nodeId, address: `10.0.0.${nodeId + 1}`, port: 7000 + nodeId, diskless: false, tieBreaker: false, ...overrides };
+  return drbdPeer(node, nodeId, { port: 7000 + nodeId, ...overrides });
 }
 
 function resource(overrides: Partial<DesiredDrbdResource> = {}): DesiredDrbdResource {
-  return {
-    name: 'pvc-1',
-    secret: 'Zm9vYmFyYmF6cXV4cXV1',
-    nodeId: 0,
-    address: '10.0.0.1',
-    port: 7000,
-    diskless: false,
-    tieBreaker: false,
-    peerSlots: 7,
-    volumes: [{ volumeNumber: 0, minor: 1000, sizeKib: '102400' }],
-    peers: [peer('node-b', 1)],
-    options: {},
-    initialSyncSourceVolumes: [],
-    ...overrides,
-  };
+  return desiredDrbdResource({ peers: [peer('node-b', 1)], ...overrides });
 }
 
 function render(overrides: Partial<DesiredDrbdResource> = {}, input: Partial<Omit<ResFileInput, 'resource'>> = {}): string {
