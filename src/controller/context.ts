@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { EventBus } from './events/bus.js';
+import type { SpawnBatcher } from './services/spawn.js';
 
 /** Who runs an operation. Today every caller is the local operator; API tokens and roles plug in here later. */
 export interface Principal {
@@ -14,4 +15,6 @@ export interface ServiceContext {
   events: EventBus;
   principal: Principal;
   log: Logger;
+  /** Shares transactions among concurrent spawns (the API server's); without it every spawn has its own. */
+  spawns?: SpawnBatcher;
 }

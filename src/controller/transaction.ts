@@ -31,9 +31,13 @@ export type Touch = (node: INode | { id: number }, reason: string, options?: { a
 
 /**
  * Records a placement job for this transaction's changes: it waits for every node touched in the transaction to
- * acknowledge the revision drawn for it here. Returns the job (its node list is filled at the end).
+ * acknowledge the revision drawn for it here. Returns the job (its node list is filled at the end); calling it again
+ * returns the same job.
+ *
+ * `nodes`: a job of its own that waits only for these nodes (each must be touched in the transaction), for a
+ * transaction that carries several independent requests (a batch of spawns): every call makes a new job.
  */
-export type RecordJob = (kind: JobKind, resourceDefinition: string) => IPlacementJob;
+export type RecordJob = (kind: JobKind, resourceDefinition: string, nodes?: Iterable<{ id: number }>) => IPlacementJob;
 
 /** Attempts of a transaction that PostgreSQL aborted to resolve a deadlock or serialization conflict. */
 const MAX_ATTEMPTS = 5;
@@ -61,9 +65,15 @@ export async function withTransaction<T>(
             const into = options?.afterCommit ? later : touched;
             if (!into.has(node.id)) into.set(node.id, reason);
           };
-          let job: IPlacementJob | undefined;
-          const recordJob: RecordJob = (kind, resourceDefinition) =>
-            (job ??= em.create(PlacementJob, { kind, state: 'PLACED', resourceDefinition, reason: null, finishedAt: null }));
+          // null: the transaction-wide job (waits for every touched node).
+          const jobs: { job: IPlacementJob; nodes: Set<number> | null }[] = [];
+          const recordJob: RecordJob = (kind, resourceDefinition, nodes) => {
+            const shared = nodes ? undefined : jobs.find((j) => j.nodes === null);
+            if (shared) return shared.job;
+            const job = em.create(PlacementJob, { kind, state: 'PLACED', resourceDefinition, reason: null, finishedAt: null });
+            jobs.push({ job, nodes: nodes ? new Set([...nodes].map((n) => n.id)) : null });
+            return job;
+          };
           const value = await fn(em as EntityManager, emit, touch, recordJob);
           await em.flush();
           if (touched.size > 0) {
@@ -77,13 +87,18 @@ export async function withTransaction<T>(
               .execute(`select id from node where id in (${ids.map(() => '?').join(', ')}) order by id for no key update`, ids, 'all', em.getTransactionContext());
             const changes = ids.map((id) => em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${touched.get(id)}`.slice(0, 200) }));
             await em.flush();
-            if (job) for (const change of changes) em.create(PlacementJobNode, { job, node: change.node, revision: change.id });
+            for (const { job, nodes } of jobs) {
+              for (const change of changes) if (!nodes || nodes.has(change.node.id)) em.create(PlacementJobNode, { job, node: change.node, revision: change.id });
+            }
           }
-          if (job) {
+          for (const { job, nodes } of jobs) {
             // Nothing for a satellite to do (e.g. only diskless changes): the job is done with the commit.
-            if (touched.size === 0) Object.assign(job, { state: 'DONE', finishedAt: new Date() });
+            const waits = nodes ? [...nodes].some((id) => touched.has(id)) : touched.size > 0;
+            if (!waits) Object.assign(job, { state: 'DONE', finishedAt: new Date() });
+          }
+          if (jobs.length > 0) {
             await em.flush();
-            emit('PLACEMENT_JOB', 'CREATED', [job.kind, job.resourceDefinition], job);
+            for (const { job } of jobs) emit('PLACEMENT_JOB', 'CREATED', [job.kind, job.resourceDefinition], job);
           }
           return value;
         },

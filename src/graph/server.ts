@@ -19,6 +19,7 @@ import type { GraphContext } from './context.js';
 import { validateWithLimits, validationRules } from './depth-limit.js';
 import { errorBody, formatError, httpErrorHandler, HttpErrorCode, notFoundHandler } from './errors.js';
 import { graphiqlPage } from './graphiql.js';
+import { SpawnBatcher } from '../controller/services/spawn.js';
 import { createLoaders } from './loaders.js';
 import { ForbiddenCode, RequestPolicy, type Refusal } from './origin.js';
 import { schema } from './schema.js';
@@ -64,9 +65,10 @@ const LOCAL_OPERATOR: Principal = { name: 'local-operator', role: 'admin' };
  */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { orm, events, log } = options;
+  const spawns = new SpawnBatcher();
   const makeContext = (): GraphContext => {
     const em = orm.em.fork();
-    return { em, loaders: createLoaders(em), service: { em, events, principal: LOCAL_OPERATOR, log } };
+    return { em, loaders: createLoaders(em), service: { em, events, principal: LOCAL_OPERATOR, log, spawns } };
   };
 
   // Throws on a malformed allowed host or origin, before anything listens.

@@ -24,13 +24,34 @@ async function controllerProps(em: EntityManager) {
 
 /** The lowest free DRBD TCP port on `node` (range: node, then controller `TcpPortAutoRange`, default 7000-7999). */
 export async function allocateTcpPort(em: EntityManager, node: INode): Promise<number> {
-  const range = rangeFrom('TcpPortAutoRange', [{ name: `node ${node.name}`, props: node.props }, { name: 'the controller', props: await controllerProps(em) }], DEFAULT_TCP_PORT_RANGE);
-  const used = await rows<{ drbd_port: number }>(em, 'select drbd_port from resource where node_id = ? and drbd_port between ? and ?', [node.id, range.low, range.high]);
-  const port = lowestFree(range, used.map((r) => r.drbd_port));
-  if (port === null) {
-    throw exhausted(`DRBD TCP port on node ${node.name}`, range, `Widen the range with the property TcpPortAutoRange on node ${node.name} or on the controller (e.g. 7000-8999), or delete resources on that node.`);
+  return (await openPortAllocator(em, [node])).take(node);
+}
+
+/**
+ * Hands out DRBD TCP ports on several nodes from one read of the ports they use: for a transaction that places many
+ * replicas (a batch of spawns). The caller holds the nodes' row locks.
+ */
+export async function openPortAllocator(em: EntityManager, nodes: readonly INode[]): Promise<{ take(node: INode): number }> {
+  const controller = await controllerProps(em);
+  const used = new Map<number, Set<number>>(nodes.map((n) => [n.id, new Set<number>()]));
+  if (nodes.length > 0) {
+    const ids = nodes.map((n) => n.id);
+    const inUse = await rows<{ node_id: number; drbd_port: number }>(em, `select node_id, drbd_port from resource where node_id in (${ids.map(() => '?').join(', ')}) and drbd_port is not null`, ids);
+    for (const r of inUse) used.get(Number(r.node_id))?.add(r.drbd_port);
   }
-  return port;
+  return {
+    take(node) {
+      const range = rangeFrom('TcpPortAutoRange', [{ name: `node ${node.name}`, props: node.props }, { name: 'the controller', props: controller }], DEFAULT_TCP_PORT_RANGE);
+      const taken = used.get(node.id);
+      if (!taken) throw new Error(`port allocator: node ${node.name} was not opened`);
+      const port = lowestFree(range, taken);
+      if (port === null) {
+        throw exhausted(`DRBD TCP port on node ${node.name}`, range, `Widen the range with the property TcpPortAutoRange on node ${node.name} or on the controller (e.g. 7000-8999), or delete resources on that node.`);
+      }
+      taken.add(port);
+      return port;
+    },
+  };
 }
 
 /** The lowest free DRBD node id (0-31) among the replicas of `definition`. */
@@ -46,20 +67,33 @@ export async function allocateNodeId(em: EntityManager, definition: IResourceDef
 /** `count` free DRBD minors (controller `MinorNrAutoRange`, default 1000-49999), cluster-wide. */
 export async function allocateMinors(em: EntityManager, count: number): Promise<number[]> {
   if (count === 0) return [];
+  return (await openMinorAllocator(em)).take(count);
+}
+
+/**
+ * Hands out DRBD minors from one read of those in use, until the transaction ends: for a transaction that creates
+ * many volume definitions (a batch of spawns). `take` is all-or-nothing.
+ */
+export async function openMinorAllocator(em: EntityManager): Promise<{ take(count: number): number[] }> {
   // Serializes minor allocation across concurrent transactions until they commit.
   await rows(em, "select pg_advisory_xact_lock(hashtext('blockplane:drbd-minor'))", []);
   const range = rangeFrom('MinorNrAutoRange', [{ name: 'the controller', props: await controllerProps(em) }], DEFAULT_MINOR_RANGE);
   const used = new Set((await rows<{ drbd_minor: number }>(em, 'select drbd_minor from volume_definition where drbd_minor between ? and ?', [range.low, range.high])).map((r) => r.drbd_minor));
-  const minors: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const minor = lowestFree(range, used);
-    if (minor === null) {
-      throw exhausted('DRBD minor number', range, 'Widen the range with the controller property MinorNrAutoRange (e.g. 1000-99999), or delete volume definitions.');
-    }
-    used.add(minor);
-    minors.push(minor);
-  }
-  return minors;
+  return {
+    take(count) {
+      const minors: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const minor = lowestFree(range, used);
+        if (minor === null) {
+          for (const m of minors) used.delete(m);
+          throw exhausted('DRBD minor number', range, 'Widen the range with the controller property MinorNrAutoRange (e.g. 1000-99999), or delete volume definitions.');
+        }
+        used.add(minor);
+        minors.push(minor);
+      }
+      return minors;
+    },
+  };
 }
 
 /** A new DRBD shared secret: base64 of 15 random bytes, 20 characters (LINSTOR's format). */

@@ -28,7 +28,7 @@ export function rangeFrom(key: string, layers: readonly { name: string; props: P
 
 /** Smallest number of `range` not in `used`. Pure. */
 export function lowestFree(range: { low: number; high: number }, used: Iterable<number>): number | null {
-  const taken = new Set(used);
+  const taken = used instanceof Set ? (used as ReadonlySet<number>) : new Set(used);
   for (let n = range.low; n <= range.high; n++) if (!taken.has(n)) return n;
   return null;
 }

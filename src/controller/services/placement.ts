@@ -1,14 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { DEFAULT_RESOURCE_GROUP } from '../../common/names.js';
+import { DEFAULT_RESOURCE_GROUP, nameKey } from '../../common/names.js';
 import { parseKiB, type KiB } from '../../common/sizes.js';
 import type { ProviderKind } from '../../common/vocabulary.js';
 import { ControllerConfig } from '../../orm/entities/controller-config.js';
 import { Node } from '../../orm/entities/node.js';
 import type { IResourceGroup } from '../../orm/entities/resource-group.js';
-import { StoragePool } from '../../orm/entities/storage-pool.js';
+import { StoragePool, type IStoragePool } from '../../orm/entities/storage-pool.js';
 import { VolumeDefinition } from '../../orm/entities/volume-definition.js';
 import { autoplace } from '../autoplacer/autoplace.js';
-import type { PlacementFilter, PlacementResult, PlacementSnapshot } from '../autoplacer/types.js';
+import type { PlacementFilter, PlacementResult, PlacementSnapshot, SnapshotPool, SnapshotResource } from '../autoplacer/types.js';
 import { getResourceDefinition, getResourceGroup } from './lookup.js';
 import { checkSelectFilter, type SelectFilterInput } from './resource-group.js';
 
@@ -28,6 +28,21 @@ export interface PlacementPlanInput {
  * autoplacer itself stays pure (no database inside), so the same code answers dry runs and real placements.
  */
 export async function loadPlacementSnapshot(em: EntityManager): Promise<PlacementSnapshot> {
+  return (await loadPlacementState(em)).snapshot;
+}
+
+/**
+ * The placement snapshot of a transaction that places several requests in turn (a batch of spawns): `add` records a
+ * decided replica in it (the same as reloading it after writing the replica would show), `pool` finds the pool
+ * entity a placement names.
+ */
+export interface PlacementState {
+  snapshot: PlacementSnapshot;
+  add(resourceDefinition: string, replica: { node: string; pool: string; flags: readonly string[] }, sizeKib: KiB): void;
+  pool(node: string, pool: string): IStoragePool | undefined;
+}
+
+export async function loadPlacementState(em: EntityManager): Promise<PlacementState> {
   const nodes = await em.find(Node, {}, { orderBy: { id: 'asc' } });
   const pools = await em.find(StoragePool, {}, { populate: ['node'], orderBy: { id: 'asc' } });
   const controller = await em.findOneOrFail(ControllerConfig, { id: 1 });
@@ -44,27 +59,50 @@ export async function loadPlacementSnapshot(em: EntityManager): Promise<Placemen
     `select d.name as definition, n.name as node, r.flags from resource r
        join resource_definition d on d.id = r.resource_definition_id join node n on n.id = r.node_id`,
   );
+  const snapshotPools: SnapshotPool[] = pools.map((p) => ({
+    node: p.node.name,
+    name: p.name,
+    providerKind: p.providerKind,
+    props: p.props,
+    totalKib: p.totalCapacityKib ?? null,
+    freeKib: p.freeCapacityKib ?? null,
+    reservedKib: BigInt(byPool.get(p.id)?.reserved ?? 0),
+    resourceCount: Number(byPool.get(p.id)?.users ?? 0),
+    lastError: p.lastError ?? null,
+  }));
+  const snapshotResources: SnapshotResource[] = resources.map((r) => ({
+    resourceDefinition: r.definition,
+    node: r.node,
+    diskless: r.flags.includes('DRBD_DISKLESS') || r.flags.includes('DISKLESS'),
+    deleting: r.flags.includes('DELETE'),
+    tieBreaker: r.flags.includes('TIE_BREAKER'),
+  }));
+  const poolKey = (node: string, pool: string) => `${nameKey(node)}/${nameKey(pool)}`;
+  const entityByKey = new Map(pools.map((p) => [poolKey(p.node.name, p.name), p]));
+  const snapshotByKey = new Map(snapshotPools.map((p) => [poolKey(p.node, p.name), p]));
   return {
-    nodes: nodes.map((n) => ({ name: n.name, type: n.type, connectionStatus: n.connectionStatus, props: n.props })),
-    pools: pools.map((p) => ({
-      node: p.node.name,
-      name: p.name,
-      providerKind: p.providerKind,
-      props: p.props,
-      totalKib: p.totalCapacityKib ?? null,
-      freeKib: p.freeCapacityKib ?? null,
-      reservedKib: BigInt(byPool.get(p.id)?.reserved ?? 0),
-      resourceCount: Number(byPool.get(p.id)?.users ?? 0),
-      lastError: p.lastError ?? null,
-    })),
-    resources: resources.map((r) => ({
-      resourceDefinition: r.definition,
-      node: r.node,
-      diskless: r.flags.includes('DRBD_DISKLESS') || r.flags.includes('DISKLESS'),
-      deleting: r.flags.includes('DELETE'),
-      tieBreaker: r.flags.includes('TIE_BREAKER'),
-    })),
-    controllerProps: controller.props,
+    snapshot: {
+      nodes: nodes.map((n) => ({ name: n.name, type: n.type, connectionStatus: n.connectionStatus, props: n.props })),
+      pools: snapshotPools,
+      resources: snapshotResources,
+      controllerProps: controller.props,
+    },
+    add(resourceDefinition, replica, sizeKib) {
+      snapshotResources.push({
+        resourceDefinition,
+        node: replica.node,
+        diskless: replica.flags.includes('DRBD_DISKLESS'),
+        deleting: false,
+        tieBreaker: replica.flags.includes('TIE_BREAKER'),
+      });
+      // Like the usage aggregate: every volume of the replica, diskless ones included, counts in its pool.
+      const pool = snapshotByKey.get(poolKey(replica.node, replica.pool));
+      if (pool) {
+        pool.reservedKib += sizeKib;
+        pool.resourceCount += 1;
+      }
+    },
+    pool: (node, pool) => entityByKey.get(poolKey(node, pool)),
   };
 }
 

@@ -8,7 +8,7 @@ import { DEFAULT_DISKLESS_STORAGE_POOL } from '../../common/names.js';
 import { applyPropsChange, initialProps, type PropsChange } from '../../common/props/change.js';
 import { STORAGE_NODE_TYPES, type ResourceFlag } from '../../common/vocabulary.js';
 import { Resource, type IResource } from '../../orm/entities/resource.js';
-import { VolumeDefinition } from '../../orm/entities/volume-definition.js';
+import { VolumeDefinition, type IVolumeDefinition } from '../../orm/entities/volume-definition.js';
 import { Volume, type IVolume } from '../../orm/entities/volume.js';
 import type { ServiceContext } from '../context.js';
 import { allocateNodeId, allocateTcpPort } from '../allocators/drbd.js';
@@ -61,19 +61,45 @@ export async function addResource(
   touch: Touch,
   spec: { definition: IResourceDefinition; node: INode; pool: IStoragePool; flags: ResourceFlag[]; props?: Props },
 ): Promise<IResource> {
-  const { definition, node, pool } = spec;
-  const diskless = pool.providerKind === 'DISKLESS';
+  const { definition, node } = spec;
   const drbdNodeId = await allocateNodeId(em, definition);
   const drbdPort = await allocateTcpPort(em, node);
+  const volumeDefinitions = await em.find(VolumeDefinition, { resourceDefinition: definition }, { orderBy: { volumeNumber: 'asc' } });
+  const resource = createReplica(em, emit, touch, { ...spec, drbdNodeId, drbdPort, volumeDefinitions });
+  await em.flush();
+  await touchPeers(em, touch, definition, resource, `peer added to ${definition.name}`);
+  return resource;
+}
+
+/**
+ * The records of one replica once its DRBD numbers are chosen: the resource, one volume per volume definition in
+ * `pool`, the touch of its node and the events. Writes nothing until the caller flushes; touching the peers is the
+ * caller's business (a new definition's replicas are all touched anyway).
+ */
+export function createReplica(
+  em: EntityManager,
+  emit: Emit,
+  touch: Touch,
+  spec: {
+    definition: IResourceDefinition;
+    node: INode;
+    pool: IStoragePool;
+    flags: ResourceFlag[];
+    props?: Props;
+    drbdNodeId: number;
+    drbdPort: number;
+    volumeDefinitions: readonly IVolumeDefinition[];
+  },
+): IResource {
+  const { definition, node, pool, drbdNodeId, drbdPort } = spec;
+  const diskless = pool.providerKind === 'DISKLESS';
   const resource = em.create(Resource, { resourceDefinition: definition, node, props: spec.props ?? {}, flags: spec.flags, drbdNodeId, drbdPort });
-  for (const vd of await em.find(VolumeDefinition, { resourceDefinition: definition }, { orderBy: { volumeNumber: 'asc' } })) {
+  for (const vd of spec.volumeDefinitions) {
     // A diskless volume has no backing storage to wait for.
     const volume = em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [], state: diskless ? 'CREATED' : 'PENDING' });
     emit('VOLUME', 'CREATED', [definition.name, node.name, String(vd.volumeNumber)], volume);
   }
-  await em.flush();
   touch(node, `resource ${definition.name} created`);
-  await touchPeers(em, touch, definition, resource, `peer added to ${definition.name}`);
   emit('RESOURCE', 'CREATED', [definition.name, node.name], resource);
   return resource;
 }
