@@ -82,10 +82,15 @@ export interface ControllerProcess {
   stop(): Promise<void>;
 }
 
-export async function startControllerProcess(options: { dataDir: string; databaseUrl?: string; port: number; logLevel?: string }): Promise<ControllerProcess> {
+/**
+ * Starts the controller binary. `built`: the JavaScript of `npm run build` (dist/bin/controller.js), as production
+ * runs it; otherwise the TypeScript sources through tsx, as `npm start` does (tsx keeps a compiler in memory).
+ */
+export async function startControllerProcess(options: { dataDir: string; databaseUrl?: string; port: number; logLevel?: string; built?: boolean }): Promise<ControllerProcess> {
   // BENCH_CONTROLLER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir /tmp/prof", profiles the controller.
   const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = [...nodeArgs, '--import', 'tsx', 'src/bin/controller.ts', '--port', String(options.port), '--data-dir', options.dataDir, '--log-level', options.logLevel ?? 'warn'];
+  const entry = options.built ? ['dist/bin/controller.js'] : ['--import', 'tsx', 'src/bin/controller.ts'];
+  const args = [...nodeArgs, ...entry, '--port', String(options.port), '--data-dir', options.dataDir, '--log-level', options.logLevel ?? 'warn'];
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
   const started = performance.now();
   const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -12,7 +12,7 @@
  *   ceiling: the raw database rate for the rows of one spawn, and the S2 throughput as a share of it
  */
 import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -40,6 +40,7 @@ const program = new Command()
   .addOption(new Option('--s5-subscribers <n>', 'S5 subscribers').default('1000'))
   .addOption(new Option('--s5-spawns <n>', 'S5 burst size').default('200'))
   .addOption(new Option('--out <dir>', 'output directory').default('bench-results'))
+  .addOption(new Option('--built', "run the controller from the JavaScript build (npm run build first), as production does, instead of tsx"))
   .parse();
 
 const raw = program.opts<Record<string, string | boolean | undefined>>();
@@ -58,6 +59,7 @@ const config = {
   s5Subscribers: Number(pick('s5Subscribers', '100')),
   s5Spawns: Number(pick('s5Spawns', '30')),
   out: path.resolve(String(raw.out)),
+  built: raw.built === true,
 };
 
 const SPAWN = 'mutation($n: String!) { spawnResources(input: { resourceDefinition: $n, volumeSizes: ["64MiB"], selectFilter: { placeCount: 3 } }) { job { uuid } } }';
@@ -78,6 +80,10 @@ let serial = 0;
 const nextName = (prefix: string) => `${prefix}-${process.pid}-${serial++}`;
 
 async function main(): Promise<void> {
+  if (config.built) {
+    const built = path.join(ROOT, 'dist/bin/controller.js');
+    if (!(await stat(built).catch(() => null))) throw new Error(`--built needs ${built}: run \`npm run build\` first.`);
+  }
   await mkdir(config.out, { recursive: true });
   const results: RunResult[] = [];
   for (const db of config.dbs) {
@@ -131,7 +137,7 @@ async function runOn(db: 'embedded' | 'postgresql'): Promise<RunResult> {
   let hollow: ChildProcess | undefined;
   let tracker: HealthTracker | undefined;
   try {
-    controller = await startControllerProcess({ dataDir: dir, databaseUrl, port });
+    controller = await startControllerProcess({ dataDir: dir, databaseUrl, port, built: config.built });
     const result: RunResult = { db, nodes: config.nodes, controllerStartMs: round(controller.startMs) };
     const nodes = await registerNodes(controller.url, config.nodes);
     await writeFile(path.join(dir, 'nodes.json'), JSON.stringify(nodes));
@@ -235,7 +241,7 @@ async function runOn(db: 'embedded' | 'postgresql'): Promise<RunResult> {
       tracker = undefined;
       await controller.stop();
       const t0 = performance.now();
-      controller = await startControllerProcess({ dataDir: dir, databaseUrl, port });
+      controller = await startControllerProcess({ dataDir: dir, databaseUrl, port, built: config.built });
       const readyMs = controller.startMs;
       await waitFor(async () => (await onlineCount(controller!.url)) === config.nodes, 300_000, 'all nodes ONLINE after restart');
       const allOnlineMs = performance.now() - t0;
