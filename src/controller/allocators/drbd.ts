@@ -9,7 +9,7 @@ import { ControllerConfig } from '../../orm/entities/controller-config.js';
  * DRBD number allocation inside a service's transaction. Numbers are derived from the rows that hold them (a
  * resource's port and node id, a volume definition's minor), so deleting the row frees the number: nothing leaks.
  * Races are ruled out by locks taken before reading what is used, and unique constraints stay the last word:
- * - ports are per node: the caller holds the node row lock (getNode in a transaction);
+ * - ports are per node: an advisory lock per node (openPortAllocator);
  * - node ids are per definition: the caller holds the definition row lock (getResourceDefinition);
  * - minors are cluster-wide: a transaction-scoped advisory lock serializes their allocation.
  */
@@ -29,13 +29,15 @@ export async function allocateTcpPort(em: EntityManager, node: INode): Promise<n
 
 /**
  * Hands out DRBD TCP ports on several nodes from one read of the ports they use: for a transaction that places many
- * replicas (a batch of spawns). The caller holds the nodes' row locks.
+ * replicas (a batch of spawns). Port allocation on a node is serialized by a transaction-scoped advisory lock per
+ * node (taken here, in node id order), whatever row lock the caller holds on the node.
  */
 export async function openPortAllocator(em: EntityManager, nodes: readonly INode[]): Promise<{ take(node: INode): number }> {
   const controller = await controllerProps(em);
   const used = new Map<number, Set<number>>(nodes.map((n) => [n.id, new Set<number>()]));
   if (nodes.length > 0) {
-    const ids = nodes.map((n) => n.id);
+    const ids = [...new Set(nodes.map((n) => n.id))].sort((a, b) => a - b);
+    await rows(em, `select count(pg_advisory_xact_lock(hashtext('blockplane:drbd-port'), n.id)) from (select id from node where id in (${ids.map(() => '?').join(', ')}) order by id) n`, ids);
     const inUse = await rows<{ node_id: number; drbd_port: number }>(em, `select node_id, drbd_port from resource where node_id in (${ids.map(() => '?').join(', ')}) and drbd_port is not null`, ids);
     for (const r of inUse) used.get(Number(r.node_id))?.add(r.drbd_port);
   }

@@ -1,4 +1,3 @@
-import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { ApplyReport } from '../../common/protocol/satellite.js';
@@ -50,7 +49,10 @@ export async function ingestReport(
   await withTransaction(ctx, 'Satellite report', async (tx, emit) => {
     // The node row lock orders this report with status writes and with transactions that change the node's
     // desired state (they lock the row before drawing a revision), so what is read below is one consistent view.
-    const node = await tx.findOneOrFail(Node, nodeId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    // FOR NO KEY UPDATE, the lock its own update of the row takes anyway: it does not hold up revision draws (see
+    // lockRevisionDraws), only other reports, status writes and deletion of the node.
+    await tx.getConnection().execute('select id from node where id = ? for no key update', [nodeId], 'all', tx.getTransactionContext());
+    const node = await tx.findOneOrFail(Node, nodeId, { refresh: true });
     if (!isLive()) return;
     const now = new Date();
     node.lastSeenAt = now;

@@ -229,9 +229,12 @@ async function writeSpawns(em: EntityManager, emit: Emit, touch: Touch, job: Rec
     }
   }
 
-  // Node rows in id order, like every other writer, so concurrent transactions never deadlock on them.
+  // The nodes' rows FOR KEY SHARE, in id order: none can be deleted until commit. Not a stronger lock: satellite
+  // reports update their node's row all the time, and ports have their own lock (openPortAllocator).
   const nodeKeys = [...new Set(planned.flatMap((s) => s.placements.map((p) => nameKey(p.node))))];
-  const nodes = nodeKeys.length > 0 ? await em.find(Node, { nameKey: { $in: nodeKeys } }, { orderBy: { id: 'asc' }, lockMode: LockMode.PESSIMISTIC_WRITE }) : [];
+  const present = nodeKeys.length > 0 ? await run<{ id: number }>(`select id from node where name_key in (${nodeKeys.map(() => '?').join(', ')}) order by id for key share`, nodeKeys) : [];
+  // The snapshot loaded every node, so these are the managed entities.
+  const nodes = present.map((r) => em.getReference(Node, r.id));
   const nodeByKey = new Map(nodes.map((n) => [n.nameKey, n]));
   const ports = await openPortAllocator(em, nodes);
   for (const spawn of planned) {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { Node } from '../../../src/orm/entities/node.js';
 import { StoragePool } from '../../../src/orm/entities/storage-pool.js';
 import { startTestController, type GraphQLResponse, type TestController } from '../../support/controller.js';
@@ -130,6 +131,40 @@ describe.each(DATABASE_KINDS)('spawns batched into shared transactions (%s)', (k
     expect((await t.ok(`{ resourceDefinition(name: "poison") { name } }`)).resourceDefinition).toBeNull();
     const ok = await t.ok(`{ resourceDefinitions(first: 100, filter: { names: ["ok-1", "ok-2", "ok-3", "ok-4"] }) { totalCount } }`);
     expect(ok.resourceDefinitions.totalCount).toBe(4);
+  });
+
+  /** Runs `body` while another session holds what `lock` takes on node a1, in an open transaction. */
+  async function whileHeld(lock: string, body: () => Promise<void>): Promise<void> {
+    const client = new pg.Client({ connectionString: t.db.url });
+    await client.connect();
+    try {
+      await client.query('begin');
+      await client.query(lock);
+      await body();
+    } finally {
+      await client.query('rollback').catch(() => undefined);
+      await client.end();
+    }
+  }
+  const settledWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+  it("does not wait for a satellite report that holds its node's row (a report locks it FOR NO KEY UPDATE)", async () => {
+    await whileHeld("select id from node where name = 'a1' for no key update", async () => {
+      const answer = spawn({ resourceGroup: 'big', resourceDefinition: 'beside-a-report' });
+      expect(await settledWithin(answer, 5000)).toBe(true);
+      expect((await answer).errors).toBeUndefined();
+    });
+  });
+
+  it("draws a node's revisions one transaction after the other (the per-node revision lock)", async () => {
+    let answer: Promise<GraphQLResponse> | undefined;
+    await whileHeld("select pg_advisory_xact_lock(hashtext('blockplane:revision'), id) from node where name = 'a1'", async () => {
+      answer = spawn({ resourceGroup: 'big', resourceDefinition: 'after-the-lock' });
+      // Every replica goes to a1, b1 and c1: the spawn cannot draw a1's revision while the lock is held.
+      expect(await settledWithin(answer, 700)).toBe(false);
+    });
+    expect(await settledWithin(answer!, 5000)).toBe(true);
+    expect((await answer!).errors).toBeUndefined();
   });
 
   it('answers a lone spawn from a transaction of its own, as before batching', async () => {
