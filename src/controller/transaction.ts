@@ -124,7 +124,7 @@ export async function withTransaction<T>(
     ctx.events.publish({ ...event, uuid: uuid ?? null, at } satisfies ModelEvent);
   }
   for (const id of touched.keys()) later.delete(id);
-  if (later.size > 0) await touchAfterCommit(ctx, name, later);
+  if (later.size > 0) await touchNodes(ctx, name, later);
   return result;
 }
 
@@ -149,10 +149,12 @@ export async function lockRevisionDraws(em: EntityManager, ids: readonly number[
 }
 
 /**
- * Moves the revision of nodes affected only indirectly by a committed transaction (see Touch's `afterCommit`), in a
- * transaction of its own that locks only those node rows.
+ * Moves the revision of nodes in a transaction of its own that takes only their revision locks: for nodes affected
+ * only indirectly by a committed transaction (see Touch's `afterCommit`), and for changes recorded outside of one (the
+ * withdrawal of a seeding instruction). Failures are logged, not thrown: they only delay the change to the nodes'
+ * next revision or reconnect.
  */
-async function touchAfterCommit(ctx: ServiceContext, name: string, reasons: ReadonlyMap<number, string>): Promise<void> {
+export async function touchNodes(ctx: ServiceContext, name: string, reasons: ReadonlyMap<number, string>): Promise<void> {
   const ids = [...reasons.keys()].sort((a, b) => a - b);
   for (let attempt = 1; ; attempt++) {
     try {

@@ -9,9 +9,9 @@ import { withTransaction } from '../transaction.js';
 /**
  * Records that volumes have data (LINSTOR's DRBD_INITIALIZED volume definition flag) once any replica reports one
  * UpToDate. From then on no node is told to seed them (`initialSyncSourceVolumes`): a replica that loses its
- * metadata later must sync from its peers, never overwrite them. Only the seeding node's revision moves (the others'
- * desired state does not change); the satellite itself also never seeds a volume a peer reports UpToDate, nor one
- * whose metadata it did not just create.
+ * metadata later must sync from its peers, never overwrite them. Only the seeding node's desired state changes: its
+ * id goes to `withdrawSeeding` after the commit, and the caller moves its revision (coalesced, see the hub); the
+ * satellite itself also never seeds a volume a peer reports UpToDate, nor one whose metadata it did not just create.
  *
  * `known` remembers what was recorded already, so a resync's many reports cost no database work.
  */
@@ -23,6 +23,8 @@ export async function recordInitializedVolumes(
   known: Set<string>,
   /** The node whose satellite reported `changes`. */
   node: string,
+  /** Called after the commit with the seeding nodes of the volumes that became initialized. */
+  withdrawSeeding: (nodeIds: number[]) => void,
 ): Promise<void> {
   const fresh = new Map<string, { resource: string; volumes: Set<number> }>();
   for (const change of changes) {
@@ -38,9 +40,11 @@ export async function recordInitializedVolumes(
   const ctx = { em, events, log, principal: { name: 'drbd-state', role: 'admin' as const } };
   // Remembered only once committed: a failed transaction must be tried again with the next report.
   const done: string[] = [];
-  await withTransaction(ctx, 'DRBD volumes initialized', async (tx, emit, touch) => {
+  const seedNodes = new Set<number>();
+  await withTransaction(ctx, 'DRBD volumes initialized', async (tx, emit) => {
     const seeded = new Set<number>();
     done.length = 0;
+    seedNodes.clear();
     const vds = await tx.find(VolumeDefinition, { resourceDefinition: { nameKey: { $in: [...fresh.keys()] } } }, { populate: ['resourceDefinition'] });
     // Only a node that holds a diskful replica of the definition speaks for its data (not a same-named DRBD resource
     // blockplane does not manage, nor a replica being torn down).
@@ -66,8 +70,7 @@ export async function recordInitializedVolumes(
       seeded.add(vd.resourceDefinition.id);
     }
     await tx.flush();
-    // Only the seeding node's instruction changes: move its revision (one node per definition), so the withdrawal
-    // reaches it now rather than with its next unrelated change.
+    // Only the seeding node's instruction changes (one node per definition).
     if (seeded.size > 0) {
       const seeds: { node_id: number }[] = await tx.getConnection().execute(
         `select distinct on (resource_definition_id) node_id from resource
@@ -78,8 +81,9 @@ export async function recordInitializedVolumes(
         'all',
         tx.getTransactionContext(),
       );
-      for (const s of seeds) touch({ id: s.node_id }, 'volume data initialized', { afterCommit: true });
+      for (const s of seeds) seedNodes.add(Number(s.node_id));
     }
   });
   for (const key of done) known.add(key);
+  if (seedNodes.size > 0) withdrawSeeding([...seedNodes]);
 }

@@ -98,6 +98,7 @@ export async function ingestReport(
       [nodeId],
     );
     const byKey = new Map(volumes.map((v) => [`${v.definitionKey}/${v.volumeNumber}`, v]));
+    const changed: VolumeRow[] = [];
     for (const r of report.volumes) {
       const volume = byKey.get(`${nameKey(r.resource)}/${r.volumeNumber}`);
       if (!volume || r.state === 'DELETED') continue;
@@ -116,12 +117,19 @@ export async function ingestReport(
       if (volume.resourceDeleting) next.state = 'DELETING';
       const fields = ['state', 'lastError', 'devicePath', 'backingDevicePath', 'usableSizeKib', 'allocatedSizeKib'] as const;
       if (fields.every((f) => String(next[f]) === String(volume[f]))) continue;
-      await run(
-        `update volume set state = ?, last_error = ?, device_path = ?, backing_device_path = ?, usable_size_kib = ?, allocated_size_kib = ?,
-                state_changed_at = ?, updated_at = ? where id = ?`,
-        [next.state, next.lastError, next.devicePath, next.backingDevicePath, next.usableSizeKib, next.allocatedSizeKib, now, now, volume.id],
-      );
+      changed.push(next);
       emit('VOLUME', 'MODIFIED', [volume.definition, node.name, String(volume.volumeNumber)], volume.uuid);
+    }
+    // One statement for all of them (a pass that created 50 volumes reports 50 changes).
+    if (changed.length > 0) {
+      const rows = changed.map((v) => ({ id: v.id, state: v.state, last_error: v.lastError, device_path: v.devicePath, backing_device_path: v.backingDevicePath, usable_size_kib: v.usableSizeKib, allocated_size_kib: v.allocatedSizeKib }));
+      await run(
+        `update volume v set state = u.state, last_error = u.last_error, device_path = u.device_path, backing_device_path = u.backing_device_path,
+                usable_size_kib = u.usable_size_kib, allocated_size_kib = u.allocated_size_kib, state_changed_at = ?, updated_at = ?
+           from jsonb_to_recordset(?::jsonb) as u(id int, state text, last_error text, device_path text, backing_device_path text, usable_size_kib bigint, allocated_size_kib bigint)
+          where v.id = u.id`,
+        [now, now, JSON.stringify(rows)],
+      );
     }
 
     // Written before the jobs are looked at: advanceJobs re-reads nodes (other reports may have committed meanwhile).

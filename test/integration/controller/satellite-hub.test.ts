@@ -103,6 +103,22 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     expect(await status('sat1')).toMatchObject({ connectionStatus: 'ONLINE', appliedRevision: revision });
   });
 
+  it('validates every document a satellite sends, also when the same text comes again (documents are cached once valid)', async () => {
+    const sat = open.find((o) => o.messages.length > 0)!;
+    const send = (query: string) =>
+      new Promise<unknown>((resolve) => sat.client.subscribe({ query, variables: { r: {} } }, { next: resolve, error: resolve, complete: () => undefined }));
+    for (let i = 0; i < 2; i++) {
+      const refused = (await send('mutation($r: JSON!) { nosuchfield(report: $r) }')) as { message: string }[];
+      expect(refused[0]!.message).toMatch(/nosuchfield/);
+    }
+    // A valid document, twice: the second time comes from the cache and still runs (and is refused by the resolver's
+    // own check of the report, not by validation).
+    for (let i = 0; i < 2; i++) {
+      const answer = (await send('mutation($r: JSON!) { drbdState(report: $r) }')) as { errors?: { message: string }[] };
+      expect(answer.errors?.[0]?.message ?? '').not.toMatch(/Cannot query field/);
+    }
+  });
+
   it('refuses a second connection for a node that is connected', async () => {
     expect(await connect('sat1', secret).closed).toMatchObject({ code: 4409 });
     expect((await status('sat1')).connectionStatus).toBe('ONLINE');
