@@ -33,6 +33,7 @@ const program = new Command()
   .addOption(new Option('--pg-url <url>', 'PostgreSQL server for the postgresql run (a fresh database is created)').default('postgres://postgres@127.0.0.1:5432/postgres'))
   .addOption(new Option('--scenarios <list>', 'scenarios to run').default('S1,S2,S5,S3,S4,ceiling'))
   .addOption(new Option('--nodes <n>', 'hollow satellites').default('50'))
+  .addOption(new Option('--hollow-processes <n>', 'processes the hollow satellites are spread over (default: one per 10 nodes); each emulated replica holds ~3 sockets, and one process may open only so many files'))
   .addOption(new Option('--s1-iterations <n>', 'S1 spawns').default('50'))
   .addOption(new Option('--s2-count <n>', 'S2 spawns per concurrency level').default('1000'))
   .addOption(new Option('--s2-concurrency <list>', 'S2 concurrency levels').default('1,10,100'))
@@ -60,7 +61,9 @@ const config = {
   s5Spawns: Number(pick('s5Spawns', '30')),
   out: path.resolve(String(raw.out)),
   built: raw.built === true,
+  hollowProcesses: 0,
 };
+config.hollowProcesses = raw.hollowProcesses ? Number(raw.hollowProcesses) : Math.max(1, Math.ceil(config.nodes / 10));
 
 const SPAWN = 'mutation($n: String!) { spawnResources(input: { resourceDefinition: $n, volumeSizes: ["64MiB"], selectFilter: { placeCount: 3 } }) { job { uuid } } }';
 
@@ -134,14 +137,19 @@ async function runOn(db: 'embedded' | 'postgresql'): Promise<RunResult> {
   }
   const port = await freePort();
   let controller: ControllerProcess | undefined;
-  let hollow: ChildProcess | undefined;
+  let hollow: ChildProcess[] = [];
   let tracker: HealthTracker | undefined;
   try {
     controller = await startControllerProcess({ dataDir: dir, databaseUrl, port, built: config.built });
     const result: RunResult = { db, nodes: config.nodes, controllerStartMs: round(controller.startMs) };
     const nodes = await registerNodes(controller.url, config.nodes);
-    await writeFile(path.join(dir, 'nodes.json'), JSON.stringify(nodes));
-    hollow = await startHollow(controller, dir);
+    // Spread over processes round-robin; each process gets its own nodes file.
+    const groups = Array.from({ length: Math.min(config.hollowProcesses, nodes.length) }, (_, i) => nodes.filter((_n, j) => j % config.hollowProcesses === i));
+    for (const [i, group] of groups.entries()) {
+      await writeFile(path.join(dir, `nodes-${i}.json`), JSON.stringify(group));
+      hollow.push(await startHollow(controller, dir, `nodes-${i}.json`));
+    }
+    await waitFor(async () => (await onlineCount(controller!.url)) === config.nodes, 120_000, 'hollow nodes ONLINE');
     tracker = new HealthTracker(controller.wsUrl);
     const url = controller.url;
 
@@ -263,7 +271,7 @@ async function runOn(db: 'embedded' | 'postgresql'): Promise<RunResult> {
     return result;
   } finally {
     await tracker?.stop().catch(() => undefined);
-    await stopChild(hollow);
+    for (const proc of hollow) await stopChild(proc);
     await controller?.stop();
     await dropDatabase?.().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
@@ -336,10 +344,26 @@ async function registerNodes(url: string, count: number): Promise<{ name: string
   return nodes as { name: string; secret: string; address: string }[];
 }
 
-async function startHollow(controller: ControllerProcess, dir: string): Promise<ChildProcess> {
+async function startHollow(controller: ControllerProcess, dir: string, nodesFile: string): Promise<ChildProcess> {
+  // Every emulated DRBD replica holds sockets (a listener and its peer links, both ends in this one process): 20k
+  // replicas need about 60k descriptors, beyond a usual limit (the first full-size run failed with EMFILE). The shell
+  // raises the limit as far as it is allowed to (root: up to fs.nr_open) before it becomes the node process.
   const proc = spawnProcess(
-    process.execPath,
-    ['--import', 'tsx', 'scripts/bench/hollow-satellites.ts', '--controller', controller.wsUrl.replace(/\/graphql$/, ''), '--nodes-file', path.join(dir, 'nodes.json'), '--res-dir', path.join(dir, 'hollow')],
+    '/bin/sh',
+    [
+      '-c',
+      'ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"',
+      process.execPath,
+      '--import',
+      'tsx',
+      'scripts/bench/hollow-satellites.ts',
+      '--controller',
+      controller.wsUrl.replace(/\/graphql$/, ''),
+      '--nodes-file',
+      path.join(dir, nodesFile),
+      '--res-dir',
+      path.join(dir, 'hollow'),
+    ],
     { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=8192' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -355,7 +379,6 @@ async function startHollow(controller: ControllerProcess, dir: string): Promise<
     });
     proc.on('exit', (code) => reject(new Error(`hollow satellites exited with ${code}:\n${output}`)));
   });
-  await waitFor(async () => (await onlineCount(controller.url)) === config.nodes, 120_000, 'hollow nodes ONLINE');
   return proc;
 }
 
