@@ -284,8 +284,9 @@ async function s5(controller: ControllerProcess, tracker: HealthTracker): Promis
   let first = 0;
   let last = 0;
   const prefix = `s5-${process.pid}-`;
-  // Cluster-wide subscriptions, the worst case of fan-out: every subscriber gets every replica's every change. Only
-  // the burst's resources are counted (a new subscriber first gets the current state of every replica).
+  // Cluster-wide subscriptions, the worst case of fan-out: every subscriber gets every replica's every change. Changes
+  // only: the current state of every replica (thousands after S2) to each of 1,000 new subscribers is not the burst
+  // this scenario measures. Only the burst's resources are counted.
   const clients = Array.from({ length: config.s5Subscribers }, () => wsClient(controller.wsUrl));
   await Promise.all(
     clients.map(
@@ -293,7 +294,7 @@ async function s5(controller: ControllerProcess, tracker: HealthTracker): Promis
         new Promise<void>((resolve) => {
           setTimeout(resolve, 3000).unref();
           client.subscribe<{ drbdState: { resource: string; at: string } }>(
-            { query: 'subscription { drbdState { resource node health at } }' },
+            { query: 'subscription { drbdState(changesOnly: true) { resource node health at } }' },
             {
               next: (m) => {
                 resolve();

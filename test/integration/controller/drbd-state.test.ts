@@ -205,12 +205,19 @@ describe.each(DATABASE_KINDS)('DRBD state through the controller (%s)', (kind) =
     const sub = createClient({ url: `${t.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 });
     clients.push(sub);
     sub.subscribe({ query: 'subscription { drbdState(resource: "r3") { resource node health drbd { health } } }' }, { next: (m) => events.push(m.data!.drbdState), error: () => undefined, complete: () => undefined });
+    // A monitor that keeps its own state asks for changes only.
+    const changes: any[] = [];
+    sub.subscribe({ query: 'subscription { drbdState(resource: "r3", changesOnly: true) { node health } }' }, { next: (m) => changes.push(m.data!.drbdState), error: () => undefined, complete: () => undefined });
     // The current states first: all three replicas, whatever their state.
     await until('snapshot', () => events.length >= 3);
     expect(events.slice(0, 3).map((e) => [e.node, e.health]).sort()).toEqual([['n1', 'HEALTHY'], ['n2', 'DEGRADED'], ['n3', 'UNKNOWN']]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(changes).toEqual([]);
 
     await sats.get('n1')!.client.dispose();
     const gone = await until('n1 UNKNOWN event', () => events.find((e) => e.node === 'n1' && e.health === 'UNKNOWN'));
+    await until('n1 UNKNOWN change', () => changes.length > 0);
+    expect(changes[0]).toEqual({ node: 'n1', health: 'UNKNOWN' });
     expect(gone.drbd).toBeNull();
     expect((await t.ok(`{ resource(resourceDefinition: "r3", node: "n1") { health drbd { health } } }`)).resource).toEqual({ health: 'UNKNOWN', drbd: null });
   });
