@@ -194,7 +194,7 @@ describe.each(DATABASE_KINDS)('DRBD state through the controller (%s)', (kind) =
     // n1 reported both volumes UpToDate in the previous test.
     const flags = async () => (await t.ok(`{ resourceDefinition(name: "r3") { volumeDefinitions { flags } } }`)).resourceDefinition.volumeDefinitions.map((v: any) => v.flags);
     await until('DRBD_INITIALIZED', async () => JSON.stringify(await flags()) === JSON.stringify([['DRBD_INITIALIZED'], ['DRBD_INITIALIZED']]));
-    // No extra revision just for this; the next change of the seeder's node carries it.
+    // The seeder's revision moves within a second (withdrawals are coalesced); a change of its node would carry it too.
     await t.ok(`mutation { createResourceDefinition(input: { name: "poke2", volumeDefinitions: [{ sizeKib: "1MiB" }] }) { name } }`);
     await t.ok(`mutation { createResource(input: { resourceDefinition: "poke2", node: "${seeder}", storagePool: "thin" }) { name } }`);
     await until('seeding instruction dropped', () => drbdOf(seeder, 'r3')!.initialSyncSourceVolumes.length === 0);
