@@ -7,7 +7,7 @@
  *   S1 single spawn (3 replicas): mutation latency, time until all replicas are UpToDate (HEALTHY)
  *   S2 bursts of spawns at concurrency 1, 10, 100: throughput, latency, errors
  *   S3 growth: spawn, filtered list and single get latency as the cluster grows
- *   S4 controller RSS and cold start (to ready, and until every satellite is ONLINE again) with what S3 built
+ *   S4 controller RSS and cold start (to ready, and until every satellite is ONLINE again) with everything built before
  *   S5 many subscribers receiving DRBD state events during a burst: delivery rate and lag
  *   ceiling: the raw database rate for the rows of one spawn, and the S2 throughput as a share of it
  */
@@ -168,6 +168,47 @@ async function runOn(db: 'embedded' | 'postgresql'): Promise<RunResult> {
       result.s1 = { mutation: summarize(mutation), upToDate: summarize(upToDate) };
     }
 
+    // Before S2 and S5, so the growth curve starts from a nearly empty cluster (1k, 5k, 20k replicas).
+    if (config.scenarios.has('S3')) {
+      result.s3 = [];
+      for (const size of config.s3Sizes) {
+        let count = await resourceCount(url);
+        log(`S3 growing from ${count} to ${size} resources`);
+        while (count < size) {
+          const batch = Math.ceil((size - count) / 3);
+          const names = Array.from({ length: batch }, () => nextName('s3'));
+          await pool(batch, 20, (i) => gql(url, SPAWN, { n: names[i] }));
+          // Measured on a settled cluster: latency at a size, not behind the backlog of the growth burst.
+          await withTimeout(Promise.all(names.map((n) => tracker!.waitHealthy(n, 3))), 600_000, 'S3 growth UpToDate');
+          count = await resourceCount(url);
+        }
+        log(`S3 measuring at ${count} resources`);
+        const spawnMs: number[] = [];
+        const listMs: number[] = [];
+        const getMs: number[] = [];
+        const sample = await gql(url, '{ resources(first: 50) { edges { node { name node { name } } } } }');
+        const known = sample.resources.edges.map((e: any) => e.node);
+        for (let i = 0; i < 20; i++) {
+          const t0 = performance.now();
+          await gql(url, SPAWN, { n: nextName('s3m') });
+          spawnMs.push(performance.now() - t0);
+        }
+        for (let i = 0; i < 30; i++) {
+          const node = `h${1 + (i % config.nodes)}`;
+          const t0 = performance.now();
+          await gql(url, `{ resources(first: 100, filter: { nodes: ["${node}"] }) { edges { node { name health volumes { state } } } } }`);
+          listMs.push(performance.now() - t0);
+        }
+        for (let i = 0; i < 50; i++) {
+          const r = known[i % known.length];
+          const t0 = performance.now();
+          await gql(url, `{ resource(resourceDefinition: "${r.name}", node: "${r.node.name}") { name health volumes { state devicePath } } }`);
+          getMs.push(performance.now() - t0);
+        }
+        result.s3.push({ resources: count, spawn: summarize(spawnMs), list: summarize(listMs), get: summarize(getMs) });
+      }
+    }
+
     if (config.scenarios.has('S2')) {
       result.s2 = [];
       for (const concurrency of config.s2Concurrency) {
@@ -202,48 +243,10 @@ async function runOn(db: 'embedded' | 'postgresql'): Promise<RunResult> {
       result.s5 = await s5(controller, tracker);
     }
 
-    if (config.scenarios.has('S3')) {
-      result.s3 = [];
-      for (const size of config.s3Sizes) {
-        let count = await resourceCount(url);
-        log(`S3 growing from ${count} to ${size} resources`);
-        while (count < size) {
-          const batch = Math.ceil((size - count) / 3);
-          const names = Array.from({ length: batch }, () => nextName('s3'));
-          await pool(batch, 20, (i) => gql(url, SPAWN, { n: names[i] }));
-          count = await resourceCount(url);
-        }
-        log(`S3 measuring at ${count} resources`);
-        const spawnMs: number[] = [];
-        const listMs: number[] = [];
-        const getMs: number[] = [];
-        const sample = await gql(url, '{ resources(first: 50) { edges { node { name node { name } } } } }');
-        const known = sample.resources.edges.map((e: any) => e.node);
-        for (let i = 0; i < 20; i++) {
-          const t0 = performance.now();
-          await gql(url, SPAWN, { n: nextName('s3m') });
-          spawnMs.push(performance.now() - t0);
-        }
-        for (let i = 0; i < 30; i++) {
-          const node = `h${1 + (i % config.nodes)}`;
-          const t0 = performance.now();
-          await gql(url, `{ resources(first: 100, filter: { nodes: ["${node}"] }) { edges { node { name health volumes { state } } } } }`);
-          listMs.push(performance.now() - t0);
-        }
-        for (let i = 0; i < 50; i++) {
-          const r = known[i % known.length];
-          const t0 = performance.now();
-          await gql(url, `{ resource(resourceDefinition: "${r.name}", node: "${r.node.name}") { name health volumes { state devicePath } } }`);
-          getMs.push(performance.now() - t0);
-        }
-        result.s3.push({ resources: count, spawn: summarize(spawnMs), list: summarize(listMs), get: summarize(getMs) });
-      }
-    }
-
     if (config.scenarios.has('S4')) {
       // A controller restart: the satellites (and their DRBD resources) keep running, reconnect by themselves and get
       // a full sync each; the controller must come up and take them all back.
-      log('S4 controller restart with the cluster S3 built');
+      log('S4 controller restart with the cluster built so far');
       const resources = await resourceCount(url);
       await tracker.stop();
       tracker = undefined;
