@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Props } from '../../common/props/keys.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { INode } from '../../orm/entities/node.js';
 import type { IResourceDefinition } from '../../orm/entities/resource-definition.js';
@@ -29,11 +30,11 @@ export async function allocateTcpPort(em: EntityManager, node: INode): Promise<n
 
 /**
  * Hands out DRBD TCP ports on several nodes from one read of the ports they use: for a transaction that places many
- * replicas (a batch of spawns). Port allocation on a node is serialized by a transaction-scoped advisory lock per
+ * replicas (a batch of spawns). `controllerPropsRead`: the controller's properties if the caller has read them already. Port allocation on a node is serialized by a transaction-scoped advisory lock per
  * node (taken here, in node id order), whatever row lock the caller holds on the node.
  */
-export async function openPortAllocator(em: EntityManager, nodes: readonly INode[]): Promise<{ take(node: INode): number }> {
-  const controller = await controllerProps(em);
+export async function openPortAllocator(em: EntityManager, nodes: readonly INode[], controllerPropsRead?: Props): Promise<{ take(node: INode): number }> {
+  const controller = controllerPropsRead ?? (await controllerProps(em));
   const used = new Map<number, Set<number>>(nodes.map((n) => [n.id, new Set<number>()]));
   if (nodes.length > 0) {
     const ids = [...new Set(nodes.map((n) => n.id))].sort((a, b) => a - b);
@@ -76,10 +77,10 @@ export async function allocateMinors(em: EntityManager, count: number): Promise<
  * Hands out DRBD minors from one read of those in use, until the transaction ends: for a transaction that creates
  * many volume definitions (a batch of spawns). `take` is all-or-nothing.
  */
-export async function openMinorAllocator(em: EntityManager): Promise<{ take(count: number): number[] }> {
+export async function openMinorAllocator(em: EntityManager, controllerPropsRead?: Props): Promise<{ take(count: number): number[] }> {
   // Serializes minor allocation across concurrent transactions until they commit.
   await rows(em, "select pg_advisory_xact_lock(hashtext('blockplane:drbd-minor'))", []);
-  const range = rangeFrom('MinorNrAutoRange', [{ name: 'the controller', props: await controllerProps(em) }], DEFAULT_MINOR_RANGE);
+  const range = rangeFrom('MinorNrAutoRange', [{ name: 'the controller', props: controllerPropsRead ?? (await controllerProps(em)) }], DEFAULT_MINOR_RANGE);
   const used = new Set((await rows<{ drbd_minor: number }>(em, 'select drbd_minor from volume_definition where drbd_minor between ? and ?', [range.low, range.high])).map((r) => r.drbd_minor));
   return {
     take(count) {

@@ -187,7 +187,8 @@ async function writeSpawns(em: EntityManager, emit: Emit, touch: Touch, job: Rec
     await run("select pg_advisory_xact_lock(hashtext('blockplane:placement'))", []);
     placement = await loadPlacementState(em);
   }
-  const minors = await openMinorAllocator(em);
+  // The snapshot read the controller's properties already (ranges come from them).
+  const minors = await openMinorAllocator(em, placement?.snapshot.controllerProps);
   const planned: PlannedSpawn[] = [];
   for (const [index, request] of requests.entries()) {
     // A request's own errors (name taken, placement not possible, bad select filter, ...) fail it alone.
@@ -236,7 +237,7 @@ async function writeSpawns(em: EntityManager, emit: Emit, touch: Touch, job: Rec
   // The snapshot loaded every node, so these are the managed entities.
   const nodes = present.map((r) => em.getReference(Node, r.id));
   const nodeByKey = new Map(nodes.map((n) => [n.nameKey, n]));
-  const ports = await openPortAllocator(em, nodes);
+  const ports = await openPortAllocator(em, nodes, placement?.snapshot.controllerProps);
   for (const spawn of planned) {
     const { request, index } = spawn;
     let replicas: { node: INode; pool: IStoragePool; flags: ResourceFlag[]; drbdNodeId: number; drbdPort: number }[];
