@@ -1,4 +1,5 @@
 import type { DesiredDrbdResource } from '../../../../src/common/protocol/drbd.js';
+import { desiredDrbdResource, drbdPeer } from '../../../support/drbd.js';
 import { describe, expect, it } from '@jest/globals';
 import {
   applyDesiredStateDelta,
@@ -89,20 +90,13 @@ describe('diffDesiredState / applyDesiredStateDelta', () => {
   });
 
   it('sends a DRBD resource again when anything in it changed (a peer added), and names removed ones', () => {
-    const r = (name: string, peers: string[]): DesiredDrbdResource => ({
-      name,
-      secret: 's3cr3t',
-      nodeId: 0,
-      address: '10.0.0.1',
-      port: 7000,
-      diskless: false,
-      tieBreaker: false,
-      peerSlots: 7,
-      volumes: [{ volumeNumber: 0, minor: 1000, sizeKib: '1024' }],
-      peers: peers.map((node, i) => ({ node, hostname: node, nodeId: i + 1, address: `10.0.0.${i + 2}`, port: 7000, diskless: false, tieBreaker: false })),
-      options: { 'DrbdOptions/Resource/quorum': 'off' },
-      initialSyncSourceVolumes: [],
-    });
+    const r = (name: string, peers: string[]): DesiredDrbdResource =>
+      desiredDrbdResource({
+        name,
+        volumes: [{ volumeNumber: 0, minor: 1000, sizeKib: '1024' }],
+        peers: peers.map((node, i) => drbdPeer(node, i + 1, { hostname: node })),
+        options: { 'DrbdOptions/Resource/quorum': 'off' },
+      });
     const a: DesiredState = { ...base, drbdResources: [r('r1', ['n2']), r('r2', ['n2']), r('r3', [])] };
     const b: DesiredState = { ...base, revision: 11, drbdResources: [r('r1', ['n2']), r('r2', ['n2', 'n3'])] };
     const delta = diffDesiredState(a, b);

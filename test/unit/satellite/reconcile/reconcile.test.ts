@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { ApiError, ErrorCode } from '../../../../src/common/api-rc.js';
 import type { DesiredDrbdResource } from '../../../../src/common/protocol/drbd.js';
+import { desiredDrbdResource } from '../../../support/drbd.js';
 import type { DesiredPool, DesiredState, DesiredVolume } from '../../../../src/common/protocol/satellite.js';
 import { CommandError } from '../../../../src/satellite/exec/command-runner.js';
 import type { BackingVolume, DrbdApplyResult, DrbdLayer } from '../../../../src/satellite/layers/drbd/drbd-layer.js';
@@ -383,21 +384,7 @@ class FakeDrbdLayer {
 
 /** A DRBD resource with volumes [volumeNumber, minor, net size KiB]. */
 function drbdResource(name: string, volumes: [number, number, number][], overrides: Partial<DesiredDrbdResource> = {}): DesiredDrbdResource {
-  return {
-    name,
-    secret: 'c2VjcmV0c2VjcmV0',
-    nodeId: 0,
-    address: '10.0.0.1',
-    port: 7000,
-    diskless: false,
-    tieBreaker: false,
-    peerSlots: 7,
-    volumes: volumes.map(([volumeNumber, minor, sizeKib]) => ({ volumeNumber, minor, sizeKib: String(sizeKib) })),
-    peers: [],
-    options: {},
-    initialSyncSourceVolumes: [],
-    ...overrides,
-  };
+  return desiredDrbdResource({ name, volumes: volumes.map(([volumeNumber, minor, sizeKib]) => ({ volumeNumber, minor, sizeKib: String(sizeKib) })), ...overrides });
 }
 
 const withDrbd = (base: DesiredState, drbdResources: DesiredDrbdResource[]): DesiredState => ({ ...base, drbdResources });
