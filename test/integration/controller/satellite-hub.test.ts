@@ -191,6 +191,41 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     expect(await status('sat1')).toMatchObject({ appliedRevision: deletionRevision, desiredRevision: deletionRevision, lastError: null });
   });
 
+  it('moves a placement job from the reports: REALIZING while a node has not acknowledged, FAILED with the volume error, DONE once all have', async () => {
+    const sats: Record<string, FakeSatellite> = {};
+    const latest = (s: FakeSatellite) => {
+      const m = s.messages[s.messages.length - 1]!;
+      return m.type === 'full' ? m.state.revision : m.revision;
+    };
+    for (const name of ['job-a', 'job-b']) {
+      const created = await t.ok(`mutation($n: String!) { createNode(input: { name: $n, netInterfaces: [{ address: "10.0.1.${name === 'job-a' ? 1 : 2}" }] }) { satelliteSecret } }`, { n: name });
+      const sat = connect(name, created.createNode.satelliteSecret);
+      sats[name] = sat;
+      await until('full state', () => sat.messages[0]);
+      await t.ok(`mutation($n: String!) { createStoragePool(input: { node: $n, name: "jobpool", providerKind: FILE_THIN, props: [{ key: "StorDriver/FileDir", value: "/srv/j" }] }) { name } }`, { n: name });
+      await until('pool delta', () => sat.messages.find((m) => m.type === 'delta' && m.upsertPools.some((p) => p.name === 'jobpool')));
+      await sat.report({ revision: latest(sat), converged: true, pools: [{ name: 'jobpool', error: null, totalKib: '10737418240', freeKib: '10737418240' }], volumes: [] });
+    }
+    const spawned = await t.ok(`mutation { spawnResources(input: { resourceDefinition: "jobs1", volumeSizes: ["64MiB"], selectFilter: { placeCount: 2, storagePoolList: ["jobpool"] } }) { job { uuid } } }`);
+    const job = async () => (await t.ok(`query($u: ID!) { placementJob(uuid: $u) { state reason finishedAt } }`, { u: spawned.spawnResources.job.uuid })).placementJob;
+    const [a, b] = [sats['job-a']!, sats['job-b']!];
+    for (const s of [a, b]) await until('the replica in the desired state', () => s.messages.find((m) => m.type === 'delta' && m.upsertVolumes.some((v) => v.resource === 'jobs1')));
+    const created = (resource: string) => ({ resource, volumeNumber: 0, state: 'CREATED' as const, error: null, devicePath: '/dev/loop9', usableKib: '65536', allocatedKib: '0' });
+
+    // Two diskful replicas get a diskless tie-breaker on the third satellite (sat1): the job waits for all three.
+    const sat1 = open.find((s) => s.messages.length > 0)!;
+    await until('the tie-breaker in the desired state', () => sat1.messages.find((m) => m.type === 'delta' && m.upsertDrbdResources.some((r) => r.name === 'jobs1' && r.tieBreaker)));
+    await a.report({ revision: latest(a), converged: true, pools: [], volumes: [created('jobs1')] });
+    expect(await job()).toEqual({ state: 'REALIZING', reason: 'waiting for job-b, sat1', finishedAt: null });
+    await sat1.report({ revision: latest(sat1), converged: true, pools: [], volumes: [] });
+    expect(await job()).toEqual({ state: 'REALIZING', reason: 'waiting for job-b', finishedAt: null });
+    await b.report({ revision: latest(b), converged: false, pools: [], volumes: [{ resource: 'jobs1', volumeNumber: 0, state: 'FAILED', error: 'fallocate: No space left on device' }] });
+    expect(await job()).toEqual({ state: 'FAILED', reason: 'volume jobs1/0: fallocate: No space left on device (the satellite retries)', finishedAt: null });
+    // The satellite retried and converged: the acknowledgement completes the job.
+    await b.report({ revision: latest(b), converged: true, pools: [], volumes: [created('jobs1')] });
+    expect(await job()).toEqual({ state: 'DONE', reason: null, finishedAt: expect.any(String) });
+  });
+
   it('disconnects a satellite whose secret was rotated, and accepts the new secret', async () => {
     const sat = open.find((s) => s.messages.length > 0)!;
     const rotated = await t.ok(`mutation { rotateNodeSecret(name: "sat1") { satelliteSecret } }`);
