@@ -23,6 +23,7 @@ import { SpawnBatcher } from '../controller/services/spawn.js';
 import { createLoaders } from './loaders.js';
 import { ForbiddenCode, RequestPolicy, type Refusal } from './origin.js';
 import { schema } from './schema.js';
+import { SharedSubscriptions } from './shared-subscriptions.js';
 
 export interface ApiServerOptions {
   orm: MikroORM;
@@ -51,6 +52,8 @@ export interface ApiServer {
   url: string;
   httpServer: Server;
   apollo: ApolloServer<GraphContext>;
+  /** Shared execution of identical subscriptions (stats for tests and metrics). */
+  subscriptions: SharedSubscriptions;
   stop(): Promise<void>;
 }
 
@@ -102,11 +105,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
     }
   });
+  // Identical subscriptions that need no snapshot of their own share one execution per event.
+  const subscriptions = new SharedSubscriptions(makeContext);
   const wsCleanup = useServer<Record<string, unknown>>(
     {
       schema,
       validate: validateWithLimits,
       context: () => makeContext(),
+      subscribe: subscriptions.subscribe,
       onNext: (_ctx, _id, _payload, _args, result) => maskResult(result, log),
     },
     wsServer,
@@ -163,6 +169,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     url: `http://${host}:${port}`,
     httpServer,
     apollo,
+    subscriptions,
     stop: () => apollo.stop(),
   };
 }

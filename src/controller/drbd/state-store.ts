@@ -101,6 +101,11 @@ export class DrbdStateStore {
     return result;
   }
 
+  /** Listeners registered now (each live drbdState stream holds one). */
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
   /** Registers a listener for changes; returns the function that removes it. */
   listen(listener: Listener): () => void {
     this.listeners.add(listener);

@@ -89,6 +89,16 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     this.end();
     return Promise.resolve({ value: undefined, done: true });
   }
+
+  /**
+   * Ends the iteration and rejects with `error`, like a generator that does not catch it. With next() and return()
+   * this makes the queue look like an async generator, which graphql-ws needs to call return() on a subscription
+   * whose client left while it was being set up (it would stay registered otherwise).
+   */
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    void this.return();
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
 }
 
 /**

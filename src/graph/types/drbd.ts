@@ -10,6 +10,7 @@ import { builder } from '../builder.js';
 import type { GraphContext } from '../context.js';
 import { createLoaders } from '../loaders.js';
 import { ResourceRef, VolumeRef } from './refs.js';
+import { SHARED_SUBSCRIPTION, type SharingRule } from '../shared-subscriptions.js';
 
 /**
  * DRBD state in the API: per replica (Resource.drbd, Resource.health), per volume (Volume.drbd, Volume.health), the
@@ -262,6 +263,13 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: (_r, args, ctx) => drbdStateStream(ctx, { resource: args.resource ?? null, node: args.node ?? null }, args.changesOnly ?? false),
     resolve: (event) => event,
+    // Changes only: a late subscriber is owed no snapshot, so identical subscriptions share one execution.
+    extensions: {
+      [SHARED_SUBSCRIPTION]: {
+        when: (args) => args.changesOnly === true,
+        latestKey: (event) => `${nameKey((event as DrbdStateEvent).node)}/${nameKey((event as DrbdStateEvent).resource)}`,
+      } satisfies SharingRule,
+    },
   }),
 }));
 

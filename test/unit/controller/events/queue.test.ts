@@ -38,4 +38,18 @@ describe('AsyncQueue', () => {
     q.pushLatest('c', 'c2');
     expect(await drain(q, 2)).toEqual(['b1', 'c2']);
   });
+
+  it('looks like an async generator to graphql-ws: throw() ends it, runs onEnd once and rejects with the error', async () => {
+    let ended = 0;
+    const q = new AsyncQueue<string>(() => ended++);
+    q.push('left over');
+    const waiting = new AsyncQueue<string>(() => ended++);
+    const pending = waiting.next();
+    await expect(q.throw(new Error('client went away'))).rejects.toThrow('client went away');
+    await expect(waiting.throw('gone')).rejects.toThrow('gone');
+    expect(ended).toBe(2);
+    expect(await q.next()).toEqual({ value: undefined, done: true });
+    expect(await pending).toEqual({ value: undefined, done: true });
+    expect(typeof q.throw).toBe('function');
+  });
 });
