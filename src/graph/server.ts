@@ -8,7 +8,6 @@ import { expressMiddleware } from '@as-integrations/express5';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import express from 'express';
 import { GraphQLError, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { ErrorCode } from '../common/api-rc.js';
@@ -24,6 +23,7 @@ import { createLoaders } from './loaders.js';
 import { ForbiddenCode, RequestPolicy, type Refusal } from './origin.js';
 import { schema } from './schema.js';
 import { SharedSubscriptions } from './shared-subscriptions.js';
+import { serveGraphqlWs } from './ws-transport.js';
 
 export interface ApiServerOptions {
   orm: MikroORM;
@@ -107,7 +107,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   });
   // Identical subscriptions that need no snapshot of their own share one execution per event.
   const subscriptions = new SharedSubscriptions(makeContext);
-  const wsCleanup = useServer<Record<string, unknown>>(
+  const wsCleanup = serveGraphqlWs(
     {
       schema,
       validate: validateWithLimits,
@@ -116,6 +116,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       onNext: (_ctx, _id, _payload, _args, result) => maskResult(result, log),
     },
     wsServer,
+    log,
   );
 
   const apollo = new ApolloServer<GraphContext>({
