@@ -27,7 +27,41 @@ export type Emit = (kind: ModelKind, action: ModelAction, path: string[], subjec
  * Their desired state is read from the database when sent, so it is right even if the controller stops in between;
  * only the delta would wait for the next full sync.
  */
-export type Touch = (node: INode | { id: number }, reason: string, options?: { afterCommit?: boolean }) => void;
+export type Touch = (node: INode | { id: number }, reason: string, options?: { afterCommit?: boolean; definition?: { id: number } }) => void;
+
+/**
+ * `definition` on a touch: the change is confined to that definition's DRBD resource and backing volumes on the node,
+ * so the hub rebuilds only those entries of the node's desired state (buildDesiredStateUpdate). A transaction's touches
+ * of one node add up; one touch without a definition (pools, addresses, inherited options, anything else) makes the
+ * change unconfined, and the node's next desired state is built in full.
+ */
+interface Touched {
+  reason: string;
+  /** Definition objects (their ids are read after the flush that assigns them); null: not confined. */
+  definitions: Set<{ id: number }> | null;
+}
+
+/** A node's revision move recorded by touchNodes: why, and the definitions it is confined to (null: not confined). */
+export interface NodeTouch {
+  reason: string;
+  definitions: readonly number[] | null;
+}
+
+function addTouch(into: Map<number, Touched>, nodeId: number, reason: string, definition: { id: number } | undefined): void {
+  const entry = into.get(nodeId);
+  if (!entry) {
+    into.set(nodeId, { reason, definitions: definition ? new Set([definition]) : null });
+  } else if (!definition) {
+    entry.definitions = null;
+  } else {
+    entry.definitions?.add(definition);
+  }
+}
+
+/** The definition ids of a touch, once the definitions are flushed. */
+function scopeOf(entry: Touched): number[] | null {
+  return entry.definitions ? [...new Set([...entry.definitions].map((d) => d.id))].sort((a, b) => a - b) : null;
+}
 
 /**
  * Records a placement job for this transaction's changes: it waits for every node touched in the transaction to
@@ -49,8 +83,8 @@ export async function withTransaction<T>(
 ): Promise<T> {
   let pending: { kind: ModelKind; action: ModelAction; path: string[]; subject: { uuid: string } | string | null }[] = [];
   const emit: Emit = (kind, action, path, subject = null) => pending.push({ kind, action, path, subject });
-  let touched = new Map<number, string>();
-  let later = new Map<number, string>();
+  let touched = new Map<number, Touched>();
+  let later = new Map<number, Touched>();
   let result: T;
   for (let attempt = 1; ; attempt++) {
     pending = [];
@@ -61,10 +95,7 @@ export async function withTransaction<T>(
       // identity map.
       result = await ctx.em.transactional(
         async (em) => {
-          const touch: Touch = (node, reason, options) => {
-            const into = options?.afterCommit ? later : touched;
-            if (!into.has(node.id)) into.set(node.id, reason);
-          };
+          const touch: Touch = (node, reason, options) => addTouch(options?.afterCommit ? later : touched, node.id, reason, options?.definition);
           // null: the transaction-wide job (waits for every touched node).
           const jobs: { job: IPlacementJob; nodes: Set<number> | null }[] = [];
           const recordJob: RecordJob = (kind, resourceDefinition, nodes) => {
@@ -83,7 +114,9 @@ export async function withTransaction<T>(
             // transactions changing one node draw its ids one after the other.
             const ids = [...touched.keys()].sort((a, b) => a - b);
             await lockRevisionDraws(em as EntityManager, ids);
-            const changes = ids.map((id) => em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${touched.get(id)}`.slice(0, 200) }));
+            const changes = ids.map((id) =>
+              em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${touched.get(id)!.reason}`.slice(0, 200), resourceDefinitions: scopeOf(touched.get(id)!) }),
+            );
             await em.flush();
             for (const { job, nodes } of jobs) {
               for (const change of changes) if (!nodes || nodes.has(change.node.id)) em.create(PlacementJobNode, { job, node: change.node, revision: change.id });
@@ -124,7 +157,7 @@ export async function withTransaction<T>(
     ctx.events.publish({ ...event, uuid: uuid ?? null, at } satisfies ModelEvent);
   }
   for (const id of touched.keys()) later.delete(id);
-  if (later.size > 0) await touchNodes(ctx, name, later);
+  if (later.size > 0) await touchNodes(ctx, name, new Map([...later].map(([id, entry]) => [id, { reason: entry.reason, definitions: scopeOf(entry) }])));
   return result;
 }
 
@@ -154,7 +187,7 @@ export async function lockRevisionDraws(em: EntityManager, ids: readonly number[
  * withdrawal of a seeding instruction). Failures are logged, not thrown: they only delay the change to the nodes'
  * next revision or reconnect.
  */
-export async function touchNodes(ctx: ServiceContext, name: string, reasons: ReadonlyMap<number, string>): Promise<void> {
+export async function touchNodes(ctx: ServiceContext, name: string, reasons: ReadonlyMap<number, NodeTouch>): Promise<void> {
   const ids = [...reasons.keys()].sort((a, b) => a - b);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -162,7 +195,9 @@ export async function touchNodes(ctx: ServiceContext, name: string, reasons: Rea
         // The same locks as every other revision draw: a direct change of one of these nodes that drew a lower id
         // commits before this one does.
         await lockRevisionDraws(em as EntityManager, ids);
-        for (const [id, reason] of reasons) em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${reason}`.slice(0, 200) });
+        for (const [id, touch] of reasons) {
+          em.create(NodeChange, { node: em.getReference(Node, id), reason: `${name}: ${touch.reason}`.slice(0, 200), resourceDefinitions: touch.definitions ? [...touch.definitions] : null });
+        }
         await em.flush();
       });
       ctx.events.publishInternal({ type: 'desired-state-changed', nodeIds: ids });

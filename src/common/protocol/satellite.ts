@@ -95,7 +95,7 @@ export function diffDesiredState(prev: DesiredState, next: DesiredState): Extrac
   const nextPools = new Map(next.pools.map((p) => [p.name, p]));
   const prevVolumes = new Map(prev.volumes.map((v) => [volumeKey(v), v]));
   const nextVolumes = new Map(next.volumes.map((v) => [volumeKey(v), v]));
-  const prevDrbd = new Map(prev.drbdResources.map((r) => [r.name, JSON.stringify(r)]));
+  const prevDrbd = new Map(prev.drbdResources.map((r) => [r.name, r]));
   const nextDrbd = new Set(next.drbdResources.map((r) => r.name));
   return {
     type: 'delta',
@@ -109,8 +109,12 @@ export function diffDesiredState(prev: DesiredState, next: DesiredState): Extrac
       return !before || before.pool !== v.pool || before.sizeKib !== v.sizeKib;
     }),
     deleteVolumes: prev.volumes.filter((v) => !nextVolumes.has(volumeKey(v))).map(({ resource, volumeNumber }) => ({ resource, volumeNumber })),
-    // Both sides are built by the same code in the same key order, so equal resources serialize identically.
-    upsertDrbdResources: next.drbdResources.filter((r) => prevDrbd.get(r.name) !== JSON.stringify(r)),
+    // Both sides are built by the same code in the same key order, so equal resources serialize identically. The same
+    // object on both sides (an incremental update carries over what it did not rebuild) is equal without that.
+    upsertDrbdResources: next.drbdResources.filter((r) => {
+      const before = prevDrbd.get(r.name);
+      return before !== r && (!before || JSON.stringify(before) !== JSON.stringify(r));
+    }),
     deleteDrbdResources: prev.drbdResources.filter((r) => !nextDrbd.has(r.name)).map((r) => r.name),
   };
 }

@@ -23,8 +23,8 @@ export async function recordInitializedVolumes(
   known: Set<string>,
   /** The node whose satellite reported `changes`. */
   node: string,
-  /** Called after the commit with the seeding nodes of the volumes that became initialized. */
-  withdrawSeeding: (nodeIds: number[]) => void,
+  /** Called after the commit with the seeding node of each definition whose volumes became initialized. */
+  withdrawSeeding: (seeds: { node: number; definition: number }[]) => void,
 ): Promise<void> {
   const fresh = new Map<string, { resource: string; volumes: Set<number> }>();
   for (const change of changes) {
@@ -40,11 +40,11 @@ export async function recordInitializedVolumes(
   const ctx = { em, events, log, principal: { name: 'drbd-state', role: 'admin' as const } };
   // Remembered only once committed: a failed transaction must be tried again with the next report.
   const done: string[] = [];
-  const seedNodes = new Set<number>();
+  const seeds: { node: number; definition: number }[] = [];
   await withTransaction(ctx, 'DRBD volumes initialized', async (tx, emit) => {
     const seeded = new Set<number>();
     done.length = 0;
-    seedNodes.clear();
+    seeds.length = 0;
     const vds = await tx.find(VolumeDefinition, { resourceDefinition: { nameKey: { $in: [...fresh.keys()] } } }, { populate: ['resourceDefinition'] });
     // Only a node that holds a diskful replica of the definition speaks for its data (not a same-named DRBD resource
     // blockplane does not manage, nor a replica being torn down).
@@ -72,8 +72,8 @@ export async function recordInitializedVolumes(
     await tx.flush();
     // Only the seeding node's instruction changes (one node per definition).
     if (seeded.size > 0) {
-      const seeds: { node_id: number }[] = await tx.getConnection().execute(
-        `select distinct on (resource_definition_id) node_id from resource
+      const rows: { node_id: number; resource_definition_id: number }[] = await tx.getConnection().execute(
+        `select distinct on (resource_definition_id) node_id, resource_definition_id from resource
           where resource_definition_id in (${[...seeded].map(() => '?').join(', ')})
             and not ('DELETE' = any(flags)) and not ('DRBD_DISKLESS' = any(flags)) and not ('DISKLESS' = any(flags))
           order by resource_definition_id, drbd_node_id`,
@@ -81,9 +81,9 @@ export async function recordInitializedVolumes(
         'all',
         tx.getTransactionContext(),
       );
-      for (const s of seeds) seedNodes.add(Number(s.node_id));
+      for (const r of rows) seeds.push({ node: Number(r.node_id), definition: Number(r.resource_definition_id) });
     }
   });
   for (const key of done) known.add(key);
-  if (seedNodes.size > 0) withdrawSeeding([...seedNodes]);
+  if (seeds.length > 0) withdrawSeeding(seeds);
 }

@@ -4,7 +4,6 @@ import type { DesiredDrbdPeer, DesiredDrbdResource } from '../../common/protocol
 import type { DesiredState } from '../../common/protocol/satellite.js';
 import type { ProviderKind } from '../../common/vocabulary.js';
 import type { IResource } from '../../orm/entities/resource.js';
-import { ControllerConfig } from '../../orm/entities/controller-config.js';
 import type { IResourceDefinition } from '../../orm/entities/resource-definition.js';
 
 /** Property keys of DRBD options handed to the satellite's .res writer (LINSTOR's namespaces). */
@@ -78,89 +77,140 @@ interface VolumeDefinitionRow {
  * cost of the controller during a burst of spawns.
  */
 export async function buildDesiredState(em: EntityManager, nodeId: number): Promise<DesiredState> {
-  return em.transactional(
-    async (tx) => {
-      const run = <T>(sql: string, params: unknown[] = []) => tx.getConnection().execute<T[]>(sql, params, 'all', tx.getTransactionContext());
-      // One after the other: a transaction is one connection, which runs one statement at a time.
-      const [node] = await run<{ id: number; name: string }>('select id, name from node where id = ?', [nodeId]);
-      if (!node) throw new Error(`node ${nodeId} does not exist; its desired state cannot be built`);
-      const pools = await run<{ name: string; providerKind: string; props: Record<string, string> }>(
+  return em.transactional(async (tx) => readDesiredState(runner(tx), nodeId, null), SNAPSHOT);
+}
+
+/**
+ * The node's desired state after `previous` (the state last sent to it), rebuilding only what changed since: the
+ * change-log entries after `previous.revision` name the definitions each change was confined to (see Touch), and
+ * only those definitions' DRBD resources and backing volumes are read again and replaced. An entry confined to
+ * nothing (pools, addresses, inherited options, a deleted definition) makes it a full build, as does a definition
+ * that no longer exists. With no new entry, `previous` itself comes back.
+ *
+ * The benchmarks measured the full build per change as the cost that grows with the node: a spawn touching a node
+ * with 400 replicas read all 400 and their peers again (S3).
+ */
+export async function buildDesiredStateUpdate(em: EntityManager, nodeId: number, previous: DesiredState): Promise<DesiredState> {
+  return em.transactional(async (tx) => {
+    const run = runner(tx);
+    const changes = await run<{ id: string; resourceDefinitions: number[] | null }>(
+      'select id, resource_definitions as "resourceDefinitions" from node_change where node_id = ? and id > ? order by id',
+      [nodeId, previous.revision],
+    );
+    if (changes.length === 0) return previous;
+    if (changes.some((c) => c.resourceDefinitions === null)) return readDesiredState(run, nodeId, null);
+    const ids = [...new Set(changes.flatMap((c) => c.resourceDefinitions!))].sort((a, b) => a - b);
+    const names = ids.length ? await run<{ id: number; name: string }>(`select id, name from resource_definition where id in (${ids.map(() => '?').join(', ')})`, ids) : [];
+    if (names.length !== ids.length) return readDesiredState(run, nodeId, null);
+    const part = await readDesiredState(run, nodeId, ids);
+    const replaced = new Set(names.map((n) => n.name));
+    const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return {
+      node: previous.node,
+      revision: Number(changes[changes.length - 1]!.id),
+      pools: previous.pools,
+      // Volumes keep the order of a full build (by volume id, i.e. creation): the new ones come last.
+      volumes: [...previous.volumes.filter((v) => !replaced.has(v.resource)), ...part.volumes],
+      drbdResources: [...previous.drbdResources.filter((r) => !replaced.has(r.name)), ...part.drbdResources].sort(byName),
+    };
+  }, SNAPSHOT);
+}
+
+/** One consistent snapshot; read only. */
+const SNAPSHOT = { isolationLevel: 'repeatable read' as never, readOnly: true, clear: true };
+
+type Run = <T>(sql: string, params?: unknown[]) => Promise<T[]>;
+
+function runner(tx: EntityManager): Run {
+  return <T>(sql: string, params: unknown[] = []) => tx.getConnection().execute<T[]>(sql, params, 'all', tx.getTransactionContext());
+}
+
+/**
+ * The desired state of `nodeId` as the snapshot of `run` has it; with `only`, just those definitions' DRBD resources
+ * and backing volumes (no pools), for buildDesiredStateUpdate.
+ */
+async function readDesiredState(run: Run, nodeId: number, only: readonly number[] | null): Promise<DesiredState> {
+  // One after the other: a transaction is one connection, which runs one statement at a time.
+  const [node] = await run<{ id: number; name: string }>('select id, name from node where id = ?', [nodeId]);
+  if (!node) throw new Error(`node ${nodeId} does not exist; its desired state cannot be built`);
+  const pools = only
+    ? []
+    : await run<{ name: string; providerKind: string; props: Record<string, string> }>(
         'select name, provider_kind as "providerKind", props from storage_pool where node_id = ? order by name_key',
         [nodeId],
       );
-      // The definitions of the node's live replicas, with their groups.
-      const definitions = await run<DefinitionRow>(
-        `select d.id, d.name, d.props, d.layer_stack as "layerStack", d.drbd_secret as "drbdSecret", g.props as "groupProps", g.peer_slots as "peerSlots"
-           from resource_definition d left join resource_group g on g.id = d.resource_group_id
-          where d.id in (select resource_definition_id from resource where node_id = ? and not ('DELETE' = any(flags)))`,
-        [nodeId],
-      );
-      const definitionById = new Map(definitions.map((d) => [d.id, d]));
-      const volumes = await run<{ definitionId: number; volumeNumber: number; sizeKib: string; flags: string[]; pool: string }>(
-        `select r.resource_definition_id as "definitionId", vd.volume_number as "volumeNumber", vd.size_kib as "sizeKib", vd.flags, p.name as pool
-           from volume v join resource r on r.id = v.resource_id join volume_definition vd on vd.id = v.volume_definition_id
-           join storage_pool p on p.id = v.storage_pool_id
-          where r.node_id = ? and not ('DELETE' = any(r.flags)) and p.provider_kind <> 'DISKLESS'
-          order by v.id`,
-        [nodeId],
-      );
-      const drbdDefinitionIds = definitions.filter((d) => runsDrbd(d)).map((d) => d.id);
-      const inDrbd = drbdDefinitionIds.map(() => '?').join(', ');
-      // Every replica of those definitions (this node's included), with its node.
-      const replicas = drbdDefinitionIds.length
-        ? await run<ReplicaRow>(
-            `select r.id, r.resource_definition_id as "definitionId", r.flags, r.props, r.drbd_node_id as "drbdNodeId", r.drbd_port as "drbdPort",
-                    n.id as "nodeId", n.name as "nodeName", n.satellite_hostname as "satelliteHostname"
-               from resource r join node n on n.id = r.node_id
-              where r.resource_definition_id in (${inDrbd}) order by r.id`,
-            drbdDefinitionIds,
-          )
-        : [];
-      const peerNodeIds = [...new Set(replicas.map((r) => r.nodeId))];
-      const interfaces = peerNodeIds.length
-        ? await run<{ nodeId: number; address: string; isActive: boolean }>(
-            `select node_id as "nodeId", address, is_active as "isActive" from net_interface where node_id in (${peerNodeIds.map(() => '?').join(', ')}) order by id`,
-            peerNodeIds,
-          )
-        : [];
-      const volumeDefinitions = drbdDefinitionIds.length
-        ? await run<VolumeDefinitionRow>(
-            `select resource_definition_id as "definitionId", volume_number as "volumeNumber", size_kib as "sizeKib", flags, drbd_minor as "drbdMinor"
-               from volume_definition where resource_definition_id in (${inDrbd}) order by volume_number`,
-            drbdDefinitionIds,
-          )
-        : [];
-      const controller = drbdDefinitionIds.length ? await tx.findOne(ControllerConfig, { id: 1 }) : null;
-      const revision = await nodeRevision(tx as EntityManager, nodeId);
-
-      const address = addressOf(interfaces);
-      const vdsByDefinition = groupBy(volumeDefinitions, (vd) => vd.definitionId);
-      const replicasByDefinition = groupBy(
-        replicas.filter((r) => !r.flags.includes('DELETE')),
-        (r) => r.definitionId,
-      );
-      const drbdResources = replicas
-        .filter((r) => r.nodeId === nodeId && !r.flags.includes('DELETE'))
-        .map((resource) => {
-          const definition = definitionById.get(resource.definitionId)!;
-          return desiredDrbdResource(resource, definition, replicasByDefinition.get(definition.id) ?? [], vdsByDefinition.get(definition.id) ?? [], address, controller?.props ?? {});
-        });
-
-      return {
-        node: node.name,
-        revision,
-        pools: pools.map((p) => ({ name: p.name, providerKind: p.providerKind as ProviderKind, props: { ...p.props } })),
-        volumes: volumes.map((v) => {
-          const definition = definitionById.get(v.definitionId)!;
-          const net = BigInt(v.sizeKib);
-          const gross = runsDrbd(definition) && !v.flags.includes('GROSS_SIZE') ? drbdGrossSizeKib(net, peerSlotsOf(definition)) : net;
-          return { resource: definition.name, volumeNumber: v.volumeNumber, pool: v.pool, sizeKib: String(gross) };
-        }),
-        drbdResources: drbdResources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-      };
-    },
-    { isolationLevel: 'repeatable read' as never, readOnly: true, clear: true },
+  const onlyIds = only ? ` and r.resource_definition_id in (${only.map(() => '?').join(', ')})` : '';
+  const onlyParams = only ?? [];
+  // The definitions of the node's live replicas, with their groups.
+  const definitions = await run<DefinitionRow>(
+    `select d.id, d.name, d.props, d.layer_stack as "layerStack", d.drbd_secret as "drbdSecret", g.props as "groupProps", g.peer_slots as "peerSlots"
+       from resource_definition d left join resource_group g on g.id = d.resource_group_id
+      where d.id in (select r.resource_definition_id from resource r where r.node_id = ? and not ('DELETE' = any(r.flags))${onlyIds})`,
+    [nodeId, ...onlyParams],
   );
+  const definitionById = new Map(definitions.map((d) => [d.id, d]));
+  const volumes = await run<{ definitionId: number; volumeNumber: number; sizeKib: string; flags: string[]; pool: string }>(
+    `select r.resource_definition_id as "definitionId", vd.volume_number as "volumeNumber", vd.size_kib as "sizeKib", vd.flags, p.name as pool
+       from volume v join resource r on r.id = v.resource_id join volume_definition vd on vd.id = v.volume_definition_id
+       join storage_pool p on p.id = v.storage_pool_id
+      where r.node_id = ? and not ('DELETE' = any(r.flags)) and p.provider_kind <> 'DISKLESS'${onlyIds}
+      order by v.id`,
+    [nodeId, ...onlyParams],
+  );
+  const drbdDefinitionIds = definitions.filter((d) => runsDrbd(d)).map((d) => d.id);
+  const inDrbd = drbdDefinitionIds.map(() => '?').join(', ');
+  // Every replica of those definitions (this node's included), with its node.
+  const replicas = drbdDefinitionIds.length
+    ? await run<ReplicaRow>(
+        `select r.id, r.resource_definition_id as "definitionId", r.flags, r.props, r.drbd_node_id as "drbdNodeId", r.drbd_port as "drbdPort",
+                n.id as "nodeId", n.name as "nodeName", n.satellite_hostname as "satelliteHostname"
+           from resource r join node n on n.id = r.node_id
+          where r.resource_definition_id in (${inDrbd}) order by r.id`,
+        drbdDefinitionIds,
+      )
+    : [];
+  const peerNodeIds = [...new Set(replicas.map((r) => r.nodeId))];
+  const interfaces = peerNodeIds.length
+    ? await run<{ nodeId: number; address: string; isActive: boolean }>(
+        `select node_id as "nodeId", address, is_active as "isActive" from net_interface where node_id in (${peerNodeIds.map(() => '?').join(', ')}) order by id`,
+        peerNodeIds,
+      )
+    : [];
+  const volumeDefinitions = drbdDefinitionIds.length
+    ? await run<VolumeDefinitionRow>(
+        `select resource_definition_id as "definitionId", volume_number as "volumeNumber", size_kib as "sizeKib", flags, drbd_minor as "drbdMinor"
+           from volume_definition where resource_definition_id in (${inDrbd}) order by volume_number`,
+        drbdDefinitionIds,
+      )
+    : [];
+  const [controller] = drbdDefinitionIds.length ? await run<{ props: Record<string, string> }>('select props from controller_config where id = 1') : [];
+  const [{ revision } = { revision: null }] = await run<{ revision: string | null }>('select max(id) as revision from node_change where node_id = ?', [nodeId]);
+
+  const address = addressOf(interfaces);
+  const vdsByDefinition = groupBy(volumeDefinitions, (vd) => vd.definitionId);
+  const replicasByDefinition = groupBy(
+    replicas.filter((r) => !r.flags.includes('DELETE')),
+    (r) => r.definitionId,
+  );
+  const drbdResources = replicas
+    .filter((r) => r.nodeId === nodeId && !r.flags.includes('DELETE'))
+    .map((resource) => {
+      const definition = definitionById.get(resource.definitionId)!;
+      return desiredDrbdResource(resource, definition, replicasByDefinition.get(definition.id) ?? [], vdsByDefinition.get(definition.id) ?? [], address, controller?.props ?? {});
+    });
+
+  return {
+    node: node.name,
+    revision: Number(revision ?? 0),
+    pools: pools.map((p) => ({ name: p.name, providerKind: p.providerKind as ProviderKind, props: { ...p.props } })),
+    volumes: volumes.map((v) => {
+      const definition = definitionById.get(v.definitionId)!;
+      const net = BigInt(v.sizeKib);
+      const gross = runsDrbd(definition) && !v.flags.includes('GROSS_SIZE') ? drbdGrossSizeKib(net, peerSlotsOf(definition)) : net;
+      return { resource: definition.name, volumeNumber: v.volumeNumber, pool: v.pool, sizeKib: String(gross) };
+    }),
+    drbdResources: drbdResources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
 }
 
 function desiredDrbdResource(

@@ -22,7 +22,7 @@ import type { EventBus } from '../events/bus.js';
 import { AsyncQueue } from '../events/queue.js';
 import { recordInitializedVolumes } from '../drbd/initialized.js';
 import { parseDrbdStateReport } from '../drbd/report.js';
-import { buildDesiredState } from './desired-state.js';
+import { buildDesiredState, buildDesiredStateUpdate } from './desired-state.js';
 import { markJobsSent, markVolumesSent } from './jobs.js';
 import { ingestReport } from './reports.js';
 import { verifySecret } from './secrets.js';
@@ -103,8 +103,8 @@ export class SatelliteHub {
   private readonly unlistenModel: () => void;
   /** Volumes known to be DRBD_INITIALIZED (resource name key / volume number), see recordInitializedVolumes. */
   private readonly initialized = new Set<string>();
-  /** Seeding nodes whose instruction is to be withdrawn, and the timer that moves their revisions (withdrawSeeding). */
-  private readonly seedWithdrawals = new Set<number>();
+  /** Seeding nodes whose instruction is to be withdrawn (with the definitions), and the timer that moves their revisions (withdrawSeeding). */
+  private readonly seedWithdrawals = new Map<number, Set<number>>();
   private seedTimer: NodeJS.Timeout | null = null;
   private readonly cleanup: { dispose(): void | Promise<void> };
 
@@ -172,14 +172,19 @@ export class SatelliteHub {
    * instruction, and a revision, desired state, pass and report each (measured: three quarters of all desired states
    * built during the S2 benchmark) bought nothing, since a satellite never seeds while a peer is UpToDate.
    */
-  private withdrawSeeding(nodeIds: number[]): void {
-    for (const id of nodeIds) this.seedWithdrawals.add(id);
+  private withdrawSeeding(seeds: { node: number; definition: number }[]): void {
+    for (const { node, definition } of seeds) {
+      const definitions = this.seedWithdrawals.get(node) ?? new Set<number>();
+      definitions.add(definition);
+      this.seedWithdrawals.set(node, definitions);
+    }
     this.seedTimer ??= setTimeout(() => {
       this.seedTimer = null;
-      const ids = [...this.seedWithdrawals];
+      // Confined to the definitions: the hub rebuilds only their entries of each seeding node's desired state.
+      const touches = new Map([...this.seedWithdrawals].map(([node, definitions]) => [node, { reason: 'seeding instruction withdrawn', definitions: [...definitions].sort((a, b) => a - b) }]));
       this.seedWithdrawals.clear();
       const ctx = { em: this.options.orm.em.fork(), events: this.options.events, log: this.log, principal: { name: 'drbd-state', role: 'admin' as const } };
-      void touchNodes(ctx, 'DRBD volumes initialized', new Map(ids.map((id) => [id, 'seeding instruction withdrawn'])));
+      void touchNodes(ctx, 'DRBD volumes initialized', touches);
     }, SEED_WITHDRAWAL_MS);
     this.seedTimer.unref();
   }
@@ -271,7 +276,9 @@ export class SatelliteHub {
     try {
       while (s.dirty && !s.queue.closed && this.connections.get(c.nodeId) === c) {
         s.dirty = false;
-        const next = await buildDesiredState(this.options.orm.em.fork(), c.nodeId);
+        // After the full state, only what the change log says changed is read again.
+        const em = this.options.orm.em.fork();
+        const next = s.lastSent ? await buildDesiredStateUpdate(em, c.nodeId, s.lastSent) : await buildDesiredState(em, c.nodeId);
         if (!s.lastSent || next.revision !== s.lastSent.revision) await this.jobsSent(c.nodeId, next.revision);
         if (!s.lastSent) s.queue.push({ type: 'full', state: next });
         else if (next.revision !== s.lastSent.revision) s.queue.push(diffDesiredState(s.lastSent, next));
@@ -346,11 +353,31 @@ export class SatelliteHub {
     socket.on('pong', () => (connection.lastPong = Date.now()));
     this.connections.set(node.id, connection);
     extra.connection = connection;
-    node.satelliteHostname = typeof params.hostname === 'string' ? params.hostname.slice(0, 253) : null;
+    const hostname = typeof params.hostname === 'string' ? params.hostname.slice(0, 253) : null;
+    const hostnameChanged = node.satelliteHostname !== hostname;
+    node.satelliteHostname = hostname;
     await em.flush();
+    // Peers name this node by its hostname in their DRBD configuration (`on <hostname>`): a new one is a change of
+    // their desired state, recorded like any other (a peer's next state may be built from its previous one).
+    if (hostnameChanged) await this.touchPeersOf(node.id, node.name);
     await this.setStatus([node.id], 'CONNECTED', null);
     this.log.info({ node: node.name, hostname: params.hostname }, 'satellite connected');
     return true;
+  }
+
+  /** Moves the revision of every node holding a live replica of a definition that also has one on `nodeId`. */
+  private async touchPeersOf(nodeId: number, nodeName: string): Promise<void> {
+    const rows: { node_id: number }[] = await this.options.orm.em
+      .fork()
+      .getConnection()
+      .execute(
+        `select distinct peer.node_id from resource mine join resource peer on peer.resource_definition_id = mine.resource_definition_id
+          where mine.node_id = ? and peer.node_id <> ? and not ('DELETE' = any(peer.flags))`,
+        [nodeId, nodeId],
+      );
+    if (rows.length === 0) return;
+    const ctx = { em: this.options.orm.em.fork(), events: this.options.events, log: this.log, principal: { name: 'satellite-hub', role: 'admin' as const } };
+    await touchNodes(ctx, 'Satellite hostname', new Map(rows.map((r) => [Number(r.node_id), { reason: `hostname of peer ${nodeName} changed`, definitions: null }])));
   }
 
   private async disconnected(extra: SatelliteContext): Promise<void> {

@@ -173,7 +173,7 @@ export async function modifyVolumeDefinition(ctx: ServiceContext, input: ModifyV
       if (volumes.length > 0 && !vd.flags.includes('RESIZE')) vd.flags = [...vd.flags, 'RESIZE'];
       await em.flush();
       // Every replica grows: each node with a volume of this definition gets the new size.
-      volumes.forEach((v) => touch(v.resource.node, `volume ${definition.name}/${vd.volumeNumber} grown`));
+      volumes.forEach((v) => touch(v.resource.node, `volume ${definition.name}/${vd.volumeNumber} grown`, { definition }));
       if (volumes.length > 0) job('GROW', definition.name);
     }
     await em.flush();

@@ -99,7 +99,7 @@ export function createReplica(
     const volume = em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [], state: diskless ? 'CREATED' : 'PENDING' });
     emit('VOLUME', 'CREATED', [definition.name, node.name, String(vd.volumeNumber)], volume);
   }
-  touch(node, `resource ${definition.name} created`);
+  touch(node, `resource ${definition.name} created`, { definition });
   emit('RESOURCE', 'CREATED', [definition.name, node.name], resource);
   return resource;
 }
@@ -110,7 +110,7 @@ export function createReplica(
  */
 async function touchPeers(em: EntityManager, touch: Touch, definition: IResourceDefinition, except: IResource, reason: string): Promise<void> {
   const peers = await em.find(Resource, { resourceDefinition: definition, id: { $ne: except.id } }, { fields: ['node', 'flags'] });
-  for (const peer of peers) if (!peer.flags.includes('DELETE')) touch(peer.node, reason, { afterCommit: true });
+  for (const peer of peers) if (!peer.flags.includes('DELETE')) touch(peer.node, reason, { afterCommit: true, definition });
 }
 
 /**
@@ -128,7 +128,7 @@ export async function deleteResourceRecord(ctx: ServiceContext, input: { resourc
       const volumes = await em.find(Volume, { resource });
       volumes.forEach((v) => (v.state = 'DELETING'));
       await em.flush();
-      touch(resource.node, `resource ${input.resourceDefinition} deleted`);
+      touch(resource.node, `resource ${input.resourceDefinition} deleted`, { definition: resource.resourceDefinition });
       await touchPeers(em, touch, resource.resourceDefinition, resource, `peer of ${input.resourceDefinition} deleted`);
       job('DELETE', input.resourceDefinition);
       emit('RESOURCE', 'MODIFIED', [input.resourceDefinition, input.node], resource);

@@ -13,6 +13,12 @@ export const NodeChange = defineEntity({
     id: p.bigint('number').primary().autoincrement(),
     node: () => p.manyToOne(Node).deleteRule('cascade'),
     reason: p.string().length(200),
+    /**
+     * The resource definitions whose DRBD resources and backing volumes on this node are all this change touched, so
+     * the hub rebuilds only those (see buildDesiredStateUpdate); null when anything else may have changed too (pools,
+     * addresses, inherited options, ...), which means a full rebuild.
+     */
+    resourceDefinitions: p.array<number>().columnType('integer[]').nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
   indexes: [{ name: 'node_change_node_id_idx', properties: ['node', 'id'] }],

@@ -6,6 +6,7 @@ import { Migration20261125171628_satellite_state } from './Migration202611251716
 import { Migration20261125180421_drbd_numbers } from './Migration20261125180421_drbd_numbers.js';
 import { Migration20261125181155_placement_jobs } from './Migration20261125181155_placement_jobs.js';
 import { Migration20261125190221_volume_backing_device } from './Migration20261125190221_volume_backing_device.js';
+import { Migration20261126005034_node_change_scope } from './Migration20261126005034_node_change_scope.js';
 
 export const MIGRATIONS = [
   { name: 'Migration20261125164548_initial', class: Migration20261125164548_initial },
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261125180421_drbd_numbers', class: Migration20261125180421_drbd_numbers },
   { name: 'Migration20261125181155_placement_jobs', class: Migration20261125181155_placement_jobs },
   { name: 'Migration20261125190221_volume_backing_device', class: Migration20261125190221_volume_backing_device },
+  { name: 'Migration20261126005034_node_change_scope', class: Migration20261126005034_node_change_scope },
 ];

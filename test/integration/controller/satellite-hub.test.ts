@@ -24,7 +24,7 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
   let secret: string;
   const open: FakeSatellite[] = [];
 
-  function connect(nodeName: string, withSecret: string): FakeSatellite {
+  function connect(nodeName: string, withSecret: string, hostname = 'test-host'): FakeSatellite {
     let resolveClosed!: (v: { code: number; reason: string }) => void;
     const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
     const client = createClient({
@@ -33,7 +33,7 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
       lazy: false,
       retryAttempts: 0,
       onNonLazyError: () => undefined, // refusals are asserted through `closed`, not logged
-      connectionParams: { nodeName, secret: withSecret, protocolVersion: PROTOCOL_VERSION, hostname: 'test-host' },
+      connectionParams: { nodeName, secret: withSecret, protocolVersion: PROTOCOL_VERSION, hostname },
       on: { closed: (e) => resolveClosed({ code: (e as CloseEvent).code, reason: (e as CloseEvent).reason }) },
     });
     const messages: DesiredStateMessage[] = [];
@@ -224,6 +224,28 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     // The satellite retried and converged: the acknowledgement completes the job.
     await b.report({ revision: latest(b), converged: true, pools: [], volumes: [created('jobs1')] });
     expect(await job()).toEqual({ state: 'DONE', reason: null, finishedAt: expect.any(String) });
+  });
+
+  it("gives peers a node's new hostname when its satellite comes back under another one", async () => {
+    const secrets: Record<string, string> = {};
+    for (const [i, name] of ['host-a', 'host-b'].entries()) {
+      secrets[name] = (await t.ok(`mutation($n: String!) { createNode(input: { name: $n, netInterfaces: [{ address: "10.0.2.${i + 1}" }] }) { satelliteSecret } }`, { n: name })).createNode.satelliteSecret;
+      await t.ok(`mutation($n: String!) { createStoragePool(input: { node: $n, name: "hpool", providerKind: FILE_THIN, props: [{ key: "StorDriver/FileDir", value: "/srv/h" }] }) { name } }`, { n: name });
+    }
+    const a = connect('host-a', secrets['host-a']!, 'machine-a-old');
+    const b = connect('host-b', secrets['host-b']!, 'machine-b');
+    await t.ok(`mutation { createResourceDefinition(input: { name: "hosts1", volumeDefinitions: [{ sizeKib: "64MiB" }] }) { name } }`);
+    for (const node of ['host-a', 'host-b']) await createResourceRecord(t.service(), { resourceDefinition: 'hosts1', node, storagePool: 'hpool' });
+    const peerHostname = () => {
+      const deltas = b.messages.filter((m) => m.type === 'delta' && m.upsertDrbdResources.some((r) => r.name === 'hosts1'));
+      const last = deltas[deltas.length - 1];
+      return last?.type === 'delta' ? last.upsertDrbdResources.find((r) => r.name === 'hosts1')!.peers[0]?.hostname : undefined;
+    };
+    await until('the peer with its first hostname', () => peerHostname() === 'machine-a-old');
+    await a.dispose();
+    await until('host-a OFFLINE', async () => ((await status('host-a')).connectionStatus === 'OFFLINE' ? true : undefined));
+    connect('host-a', secrets['host-a']!, 'machine-a-new');
+    await until('the peer with its new hostname', () => peerHostname() === 'machine-a-new');
   });
 
   it('disconnects a satellite whose secret was rotated, and accepts the new secret', async () => {
