@@ -3,7 +3,7 @@ import type { Props } from '../../common/props/keys.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { INode } from '../../orm/entities/node.js';
 import type { IResourceDefinition } from '../../orm/entities/resource-definition.js';
-import { DEFAULT_MINOR_RANGE, DEFAULT_TCP_PORT_RANGE, exhausted, lowestFree, NODE_ID_RANGE, rangeFrom } from './ranges.js';
+import { DEFAULT_MINOR_RANGE, DEFAULT_TCP_PORT_RANGE, exhausted, FreeNumbers, lowestFree, NODE_ID_RANGE, rangeFrom } from './ranges.js';
 import { ControllerConfig } from '../../orm/entities/controller-config.js';
 
 /**
@@ -35,23 +35,35 @@ export async function allocateTcpPort(em: EntityManager, node: INode): Promise<n
  */
 export async function openPortAllocator(em: EntityManager, nodes: readonly INode[], controllerPropsRead?: Props): Promise<{ take(node: INode): number }> {
   const controller = controllerPropsRead ?? (await controllerProps(em));
-  const used = new Map<number, Set<number>>(nodes.map((n) => [n.id, new Set<number>()]));
+  const gaps = new Map<number, { lo: number; hi: number }[]>(nodes.map((n) => [n.id, []]));
   if (nodes.length > 0) {
     const ids = [...new Set(nodes.map((n) => n.id))].sort((a, b) => a - b);
-    await rows(em, `select count(pg_advisory_xact_lock(hashtext('blockplane:drbd-port'), n.id)) from (select id from node where id in (${ids.map(() => '?').join(', ')}) order by id) n`, ids);
-    const inUse = await rows<{ node_id: number; drbd_port: number }>(em, `select node_id, drbd_port from resource where node_id in (${ids.map(() => '?').join(', ')}) and drbd_port is not null`, ids);
-    for (const r of inUse) used.get(Number(r.node_id))?.add(r.drbd_port);
+    const list = ids.map(() => '?').join(', ');
+    await rows(em, `select count(pg_advisory_xact_lock(hashtext('blockplane:drbd-port'), n.id)) from (select id from node where id in (${list}) order by id) n`, ids);
+    // The free ports of each node as intervals (port 0 stands for "below every port"), not every port in use.
+    const free = await rows<{ node_id: number; lo: number; hi: number }>(
+      em,
+      `select node_id, lo, hi from (
+         select node_id, p + 1 as lo, coalesce(lead(p) over (partition by node_id order by p) - 1, 65535) as hi
+           from (select node_id, drbd_port as p from resource where node_id in (${list}) and drbd_port is not null
+                 union all select id, 0 from node where id in (${list})) u
+       ) g where lo <= hi order by node_id, lo`,
+      [...ids, ...ids],
+    );
+    for (const r of free) gaps.get(Number(r.node_id))?.push({ lo: r.lo, hi: r.hi });
   }
+  const free = new Map<number, FreeNumbers>();
   return {
     take(node) {
       const range = rangeFrom('TcpPortAutoRange', [{ name: `node ${node.name}`, props: node.props }, { name: 'the controller', props: controller }], DEFAULT_TCP_PORT_RANGE);
-      const taken = used.get(node.id);
-      if (!taken) throw new Error(`port allocator: node ${node.name} was not opened`);
-      const port = lowestFree(range, taken);
+      const nodeGaps = gaps.get(node.id);
+      if (!nodeGaps) throw new Error(`port allocator: node ${node.name} was not opened`);
+      let numbers = free.get(node.id);
+      if (!numbers) free.set(node.id, (numbers = new FreeNumbers(range, nodeGaps)));
+      const port = numbers.take();
       if (port === null) {
         throw exhausted(`DRBD TCP port on node ${node.name}`, range, `Widen the range with the property TcpPortAutoRange on node ${node.name} or on the controller (e.g. 7000-8999), or delete resources on that node.`);
       }
-      taken.add(port);
       return port;
     },
   };
@@ -81,20 +93,22 @@ export async function openMinorAllocator(em: EntityManager, controllerPropsRead?
   // Serializes minor allocation across concurrent transactions until they commit.
   await rows(em, "select pg_advisory_xact_lock(hashtext('blockplane:drbd-minor'))", []);
   const range = rangeFrom('MinorNrAutoRange', [{ name: 'the controller', props: controllerPropsRead ?? (await controllerProps(em)) }], DEFAULT_MINOR_RANGE);
-  const used = new Set((await rows<{ drbd_minor: number }>(em, 'select drbd_minor from volume_definition where drbd_minor between ? and ?', [range.low, range.high])).map((r) => r.drbd_minor));
+  // The free minors as intervals (the database walks the used ones; a few rows come back instead of every minor).
+  const gaps = await rows<{ lo: number; hi: number }>(
+    em,
+    `select lo, hi from (
+       select m + 1 as lo, coalesce(lead(m) over (order by m) - 1, ?) as hi
+         from (select drbd_minor as m from volume_definition where drbd_minor between ? and ? union all select ?::int) u
+     ) g where lo <= hi order by lo`,
+    [range.high, range.low, range.high, range.low - 1],
+  );
+  const free = new FreeNumbers(range, gaps);
   return {
     take(count) {
-      const minors: number[] = [];
-      for (let i = 0; i < count; i++) {
-        const minor = lowestFree(range, used);
-        if (minor === null) {
-          for (const m of minors) used.delete(m);
-          throw exhausted('DRBD minor number', range, 'Widen the range with the controller property MinorNrAutoRange (e.g. 1000-99999), or delete volume definitions.');
-        }
-        used.add(minor);
-        minors.push(minor);
+      if (free.available < count) {
+        throw exhausted('DRBD minor number', range, 'Widen the range with the controller property MinorNrAutoRange (e.g. 1000-99999), or delete volume definitions.');
       }
-      return minors;
+      return Array.from({ length: count }, () => free.take()!);
     },
   };
 }

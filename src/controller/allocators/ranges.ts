@@ -34,6 +34,39 @@ export function lowestFree(range: { low: number; high: number }, used: Iterable<
 }
 
 /**
+ * The free numbers of a range as ascending, disjoint intervals, handed out lowest first: the same numbers as
+ * `lowestFree` over the used ones, without a set of every used number nor a walk over it per number (a cluster with
+ * 20,000 volumes uses 20,000 minors). Built from the gaps between used numbers (see freeIntervals in drbd.ts).
+ */
+export class FreeNumbers {
+  private readonly intervals: { lo: number; hi: number }[];
+  private next = 0;
+
+  /** `gaps`: free intervals, ascending and disjoint, in any bounds; only their parts inside `range` count. */
+  constructor(range: { low: number; high: number }, gaps: readonly { lo: number; hi: number }[]) {
+    this.intervals = gaps
+      .map((g) => ({ lo: Math.max(g.lo, range.low), hi: Math.min(g.hi, range.high) }))
+      .filter((g) => g.lo <= g.hi);
+  }
+
+  /** How many numbers are left. */
+  get available(): number {
+    let n = 0;
+    for (let i = this.next; i < this.intervals.length; i++) n += this.intervals[i]!.hi - this.intervals[i]!.lo + 1;
+    return n;
+  }
+
+  /** The lowest free number (now taken), or null when none is left. */
+  take(): number | null {
+    const interval = this.intervals[this.next];
+    if (!interval) return null;
+    const n = interval.lo++;
+    if (interval.lo > interval.hi) this.next++;
+    return n;
+  }
+}
+
+/**
  * Refusal for a range with no free number: names the range, what exhausted it, and the setting that widens it.
  */
 export function exhausted(what: string, range: NumberRange, widenWith: string): ApiError {

@@ -15,7 +15,7 @@ import { VolumeDefinition, type IVolumeDefinition } from '../../orm/entities/vol
 import { VolumeGroup, type IVolumeGroup } from '../../orm/entities/volume-group.js';
 import { newDrbdSecret, openMinorAllocator, openPortAllocator } from '../allocators/drbd.js';
 import { autoplace } from '../autoplacer/autoplace.js';
-import type { PlacementResult } from '../autoplacer/types.js';
+import type { PlacementFilter, PlacementResult } from '../autoplacer/types.js';
 import type { ServiceContext } from '../context.js';
 import { withTransaction, type Emit, type RecordJob, type Touch } from '../transaction.js';
 import { checkNotDeleting, getResourceDefinition, getResourceGroup } from './lookup.js';
@@ -185,7 +185,7 @@ async function writeSpawns(em: EntityManager, emit: Emit, touch: Touch, job: Rec
   let placement: PlacementState | undefined;
   if (requests.some((r) => !r.input.definitionsOnly)) {
     await run("select pg_advisory_xact_lock(hashtext('blockplane:placement'))", []);
-    placement = await loadPlacementState(em);
+    placement = await loadPlacementState(em, definitionsConsidered(requests, (r) => groups.get(nameKey(groupName(r)))));
   }
   // The snapshot read the controller's properties already (ranges come from them).
   const minors = await openMinorAllocator(em, placement?.snapshot.controllerProps);
@@ -278,6 +278,30 @@ async function writeSpawns(em: EntityManager, emit: Emit, touch: Touch, job: Rec
     outcomes[index] = { value: { resourceDefinition: definition, job: recorded, plan: { ...spawn.result, sizeKib: request.sizes.reduce((a, b) => a + b, 0n) } } };
   }
   return outcomes.map((o) => o ?? { error: new Error('spawn batch: a request was left without an outcome') });
+}
+
+/**
+ * The definitions whose replicas the batch's placements look at: each request's own, and the names in their
+ * do-not-place-with lists; null (all of them) when a filter has a do-not-place-with regex. Requests that will fail
+ * before placement (unknown group, bad filter) add nothing.
+ */
+function definitionsConsidered(requests: readonly SpawnRequest[], groupOf: (r: SpawnRequest) => { group: IResourceGroup } | ApiError | undefined): string[] | null {
+  const names: string[] = [];
+  for (const request of requests) {
+    if (request.input.definitionsOnly) continue;
+    const found = groupOf(request);
+    if (!found || found instanceof ApiError) continue;
+    let filter: PlacementFilter;
+    try {
+      filter = mergeFilter(found.group, request.input.selectFilter);
+    } catch (error) {
+      if (error instanceof ApiError) continue;
+      throw error;
+    }
+    if (filter.doNotPlaceWithRscRegex) return null;
+    names.push(request.name, ...(filter.doNotPlaceWithRsc ?? []));
+  }
+  return names;
 }
 
 /** The autoplacer's diskful and diskless replicas as records to write: pool and flags of each. */

@@ -173,4 +173,22 @@ describe.each(DATABASE_KINDS)('spawns batched into shared transactions (%s)', (k
     expect(answer.errors).toBeUndefined();
     expect(placementLocks()).toBe(1);
   });
+
+  it('keeps do-not-place-with apart, within a batch and against replicas already in the database, by name and by regex', async () => {
+    const one = (name: string, selectFilter: Record<string, unknown> = {}) => ({ resourceGroup: 'big', resourceDefinition: name, selectFilter: { placeCount: 1, ...selectFilter } });
+    const nodeOf = (r: GraphQLResponse) => r.data?.spawnResources.resourceDefinition.resources.map((x: { node: { name: string } }) => x.node.name);
+    // One batch: the second request avoids the first, which exists only in the batch's snapshot so far.
+    const [a, b] = await behindSlowSpawn('slow-apart', [one('apart-a'), one('apart-b', { doNotPlaceWithRsc: ['APART-A'] })]);
+    expect([code(a!), code(b!)]).toEqual([undefined, undefined]);
+    expect(nodeOf(a!)).toHaveLength(1);
+    expect(nodeOf(b!)).not.toEqual(nodeOf(a!));
+    // Alone: the replicas it must avoid are read from the database (only those definitions' replicas are loaded).
+    const d = await spawn(one('apart-d', { doNotPlaceWithRsc: ['apart-a', 'apart-b'] }));
+    expect(code(d)).toBeUndefined();
+    expect(['a1', 'b1', 'c1'].filter((n) => ![...nodeOf(a!), ...nodeOf(b!)].includes(n))).toEqual(nodeOf(d));
+    // A regex looks at every replica in the cluster: nothing is left.
+    const e = await spawn(one('apart-e', { doNotPlaceWithRscRegex: '^apart-[abd]$' }));
+    expect(code(e)).toBe('PLACEMENT_FAILED');
+    expect(e.errors?.[0]?.message).toMatch(/do-not-place-with regex/);
+  });
 });
