@@ -23,6 +23,9 @@ async function controllerProps(em: EntityManager) {
   return (await em.findOneOrFail(ControllerConfig, { id: 1 })).props;
 }
 
+/** What the port allocator needs of a node (an entity or a plain row). */
+type PortNode = Pick<INode, 'id' | 'name' | 'props'>;
+
 /** The lowest free DRBD TCP port on `node` (range: node, then controller `TcpPortAutoRange`, default 7000-7999). */
 export async function allocateTcpPort(em: EntityManager, node: INode): Promise<number> {
   return (await openPortAllocator(em, [node])).take(node);
@@ -33,7 +36,7 @@ export async function allocateTcpPort(em: EntityManager, node: INode): Promise<n
  * replicas (a batch of spawns). `controllerPropsRead`: the controller's properties if the caller has read them already. Port allocation on a node is serialized by a transaction-scoped advisory lock per
  * node (taken here, in node id order), whatever row lock the caller holds on the node.
  */
-export async function openPortAllocator(em: EntityManager, nodes: readonly INode[], controllerPropsRead?: Props): Promise<{ take(node: INode): number }> {
+export async function openPortAllocator(em: EntityManager, nodes: readonly PortNode[], controllerPropsRead?: Props): Promise<{ take(node: PortNode): number }> {
   const controller = controllerPropsRead ?? (await controllerProps(em));
   const gaps = new Map<number, { lo: number; hi: number }[]>(nodes.map((n) => [n.id, []]));
   if (nodes.length > 0) {

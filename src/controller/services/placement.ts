@@ -1,11 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { DEFAULT_RESOURCE_GROUP, nameKey } from '../../common/names.js';
 import { parseKiB, type KiB } from '../../common/sizes.js';
-import type { ProviderKind } from '../../common/vocabulary.js';
-import { ControllerConfig } from '../../orm/entities/controller-config.js';
-import { Node } from '../../orm/entities/node.js';
+import type { Props } from '../../common/props/keys.js';
+import type { ConnectionStatus, NodeType, ProviderKind } from '../../common/vocabulary.js';
 import type { IResourceGroup } from '../../orm/entities/resource-group.js';
-import { StoragePool, type IStoragePool } from '../../orm/entities/storage-pool.js';
 import { VolumeDefinition } from '../../orm/entities/volume-definition.js';
 import { autoplace } from '../autoplacer/autoplace.js';
 import type { PlacementFilter, PlacementResult, PlacementSnapshot, SnapshotPool, SnapshotResource } from '../autoplacer/types.js';
@@ -33,13 +31,27 @@ export async function loadPlacementSnapshot(em: EntityManager): Promise<Placemen
 
 /**
  * The placement snapshot of a transaction that places several requests in turn (a batch of spawns): `add` records a
- * decided replica in it (the same as reloading it after writing the replica would show), `pool` finds the pool
- * entity a placement names.
+ * decided replica in it (the same as reloading it after writing the replica would show), `pool` and `node` find
+ * the rows a placement names (ids for the records to write).
  */
 export interface PlacementState {
   snapshot: PlacementSnapshot;
   add(resourceDefinition: string, replica: { node: string; pool: string; flags: readonly string[] }, sizeKib: KiB): void;
-  pool(node: string, pool: string): IStoragePool | undefined;
+  pool(node: string, pool: string): PlacementPoolRow | undefined;
+  node(name: string): PlacementNodeRow | undefined;
+}
+
+export interface PlacementNodeRow {
+  id: number;
+  name: string;
+  nameKey: string;
+  props: Props;
+}
+
+export interface PlacementPoolRow {
+  id: number;
+  name: string;
+  providerKind: ProviderKind;
 }
 
 /**
@@ -47,42 +59,57 @@ export interface PlacementState {
  * the cluster: enough for requests whose filters name no other definition than these (their own, and their
  * do-not-place-with lists; a do-not-place-with regex needs them all). At 20,000 replicas, reading and filtering all of
  * them was the part of a spawn that grew with the cluster (S3 benchmark).
+ *
+ * Plain rows throughout, no entities: the spawn path measured most of its controller time in the ORM (hydrating
+ * every node and pool per batch, then comparing them at every flush of the transaction).
  */
 export async function loadPlacementState(em: EntityManager, definitions: readonly string[] | null = null): Promise<PlacementState> {
-  const nodes = await em.find(Node, {}, { orderBy: { id: 'asc' } });
-  const pools = await em.find(StoragePool, {}, { populate: ['node'], orderBy: { id: 'asc' } });
-  const controller = await em.findOneOrFail(ControllerConfig, { id: 1 });
-  // Aggregates and plain rows straight from SQL: hydrating every resource and volume as entities cost a spawn
-  // milliseconds per thousand replicas (measured by the S3 benchmark), and the autoplacer needs only these numbers.
-  const run = <T>(sql: string) => em.getConnection().execute<T[]>(sql, [], 'all', em.getTransactionContext());
-  const usage = await run<{ pool: number; reserved: string; users: string }>(
-    `select v.storage_pool_id as pool, sum(vd.size_kib) as reserved, count(distinct v.resource_id) as users
-       from volume v join volume_definition vd on vd.id = v.volume_definition_id join resource r on r.id = v.resource_id
-      where not ('DELETE' = any(r.flags)) group by v.storage_pool_id`,
+  const run = <T>(sql: string, params: unknown[] = []) => em.getConnection().execute<T[]>(sql, params, 'all', em.getTransactionContext());
+  const nodes = await run<PlacementNodeRow & { type: NodeType; connectionStatus: ConnectionStatus }>(
+    'select id, name, name_key as "nameKey", type, connection_status as "connectionStatus", props from node order by id',
   );
-  const byPool = new Map(usage.map((u) => [Number(u.pool), u]));
+  const pools = await run<{
+    id: number;
+    node: string;
+    name: string;
+    providerKind: ProviderKind;
+    props: Props;
+    totalKib: string | null;
+    freeKib: string | null;
+    lastError: string | null;
+    reserved: string | null;
+    users: string | null;
+  }>(
+    // Aggregates straight from SQL: the autoplacer needs only these numbers of what each pool holds.
+    `select p.id, n.name as node, p.name, p.provider_kind as "providerKind", p.props, p.total_capacity_kib as "totalKib",
+            p.free_capacity_kib as "freeKib", p.last_error as "lastError", u.reserved, u.users
+       from storage_pool p join node n on n.id = p.node_id
+       left join (select v.storage_pool_id as pool, sum(vd.size_kib) as reserved, count(distinct v.resource_id) as users
+                    from volume v join volume_definition vd on vd.id = v.volume_definition_id join resource r on r.id = v.resource_id
+                   where not ('DELETE' = any(r.flags)) group by v.storage_pool_id) u on u.pool = p.id
+      order by p.id`,
+  );
+  const [controller] = await run<{ props: Props }>('select props from controller_config where id = 1');
   const keys = definitions ? [...new Set(definitions.map(nameKey))] : null;
   const resources =
     keys?.length === 0
       ? []
-      : await em.getConnection().execute<{ definition: string; node: string; flags: string[] }[]>(
+      : await run<{ definition: string; node: string; flags: string[] }>(
           `select d.name as definition, n.name as node, r.flags from resource r
              join resource_definition d on d.id = r.resource_definition_id join node n on n.id = r.node_id
             ${keys ? `where d.name_key in (${keys.map(() => '?').join(', ')})` : ''}`,
           keys ?? [],
-          'all',
-          em.getTransactionContext(),
         );
   const snapshotPools: SnapshotPool[] = pools.map((p) => ({
-    node: p.node.name,
+    node: p.node,
     name: p.name,
     providerKind: p.providerKind,
     props: p.props,
-    totalKib: p.totalCapacityKib ?? null,
-    freeKib: p.freeCapacityKib ?? null,
-    reservedKib: BigInt(byPool.get(p.id)?.reserved ?? 0),
-    resourceCount: Number(byPool.get(p.id)?.users ?? 0),
-    lastError: p.lastError ?? null,
+    totalKib: p.totalKib === null ? null : BigInt(p.totalKib),
+    freeKib: p.freeKib === null ? null : BigInt(p.freeKib),
+    reservedKib: BigInt(p.reserved ?? 0),
+    resourceCount: Number(p.users ?? 0),
+    lastError: p.lastError,
   }));
   const snapshotResources: SnapshotResource[] = resources.map((r) => ({
     resourceDefinition: r.definition,
@@ -92,14 +119,15 @@ export async function loadPlacementState(em: EntityManager, definitions: readonl
     tieBreaker: r.flags.includes('TIE_BREAKER'),
   }));
   const poolKey = (node: string, pool: string) => `${nameKey(node)}/${nameKey(pool)}`;
-  const entityByKey = new Map(pools.map((p) => [poolKey(p.node.name, p.name), p]));
+  const rowByKey = new Map(pools.map((p) => [poolKey(p.node, p.name), { id: p.id, name: p.name, providerKind: p.providerKind }]));
   const snapshotByKey = new Map(snapshotPools.map((p) => [poolKey(p.node, p.name), p]));
+  const nodeByKey = new Map(nodes.map((n) => [n.nameKey, { id: n.id, name: n.name, nameKey: n.nameKey, props: n.props }]));
   return {
     snapshot: {
       nodes: nodes.map((n) => ({ name: n.name, type: n.type, connectionStatus: n.connectionStatus, props: n.props })),
       pools: snapshotPools,
       resources: snapshotResources,
-      controllerProps: controller.props,
+      controllerProps: controller?.props ?? {},
     },
     add(resourceDefinition, replica, sizeKib) {
       snapshotResources.push({
@@ -116,7 +144,8 @@ export async function loadPlacementState(em: EntityManager, definitions: readonl
         pool.resourceCount += 1;
       }
     },
-    pool: (node, pool) => entityByKey.get(poolKey(node, pool)),
+    pool: (node, pool) => rowByKey.get(poolKey(node, pool)),
+    node: (name) => nodeByKey.get(nameKey(name)),
   };
 }
 

@@ -1,8 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Props } from '../../common/props/keys.js';
-import type { INode } from '../../orm/entities/node.js';
+import { Node, type INode } from '../../orm/entities/node.js';
 import type { IResourceDefinition } from '../../orm/entities/resource-definition.js';
-import type { IStoragePool } from '../../orm/entities/storage-pool.js';
+import { StoragePool, type IStoragePool } from '../../orm/entities/storage-pool.js';
 import { ApiError, ErrorCode } from '../../common/api-rc.js';
 import { DEFAULT_DISKLESS_STORAGE_POOL } from '../../common/names.js';
 import { applyPropsChange, initialProps, type PropsChange } from '../../common/props/change.js';
@@ -82,8 +82,9 @@ export function createReplica(
   touch: Touch,
   spec: {
     definition: IResourceDefinition;
-    node: INode;
-    pool: IStoragePool;
+    /** The node (an entity, or the row a spawn batch read: only its id goes into the record). */
+    node: Pick<INode, 'id' | 'name'>;
+    pool: Pick<IStoragePool, 'id' | 'providerKind'>;
     flags: ResourceFlag[];
     props?: Props;
     drbdNodeId: number;
@@ -91,16 +92,18 @@ export function createReplica(
     volumeDefinitions: readonly IVolumeDefinition[];
   },
 ): IResource {
-  const { definition, node, pool, drbdNodeId, drbdPort } = spec;
-  const diskless = pool.providerKind === 'DISKLESS';
+  const { definition, drbdNodeId, drbdPort } = spec;
+  const node = em.getReference(Node, spec.node.id);
+  const pool = em.getReference(StoragePool, spec.pool.id);
+  const diskless = spec.pool.providerKind === 'DISKLESS';
   const resource = em.create(Resource, { resourceDefinition: definition, node, props: spec.props ?? {}, flags: spec.flags, drbdNodeId, drbdPort });
   for (const vd of spec.volumeDefinitions) {
     // A diskless volume has no backing storage to wait for.
     const volume = em.create(Volume, { resource, volumeDefinition: vd, storagePool: pool, props: {}, flags: [], state: diskless ? 'CREATED' : 'PENDING' });
-    emit('VOLUME', 'CREATED', [definition.name, node.name, String(vd.volumeNumber)], volume);
+    emit('VOLUME', 'CREATED', [definition.name, spec.node.name, String(vd.volumeNumber)], volume);
   }
   touch(node, `resource ${definition.name} created`, { definition });
-  emit('RESOURCE', 'CREATED', [definition.name, node.name], resource);
+  emit('RESOURCE', 'CREATED', [definition.name, spec.node.name], resource);
   return resource;
 }
 

@@ -6,11 +6,11 @@ import { initialProps, type PropsChange } from '../../common/props/change.js';
 import { parseKiB, type KiB } from '../../common/sizes.js';
 import type { Props } from '../../common/props/keys.js';
 import type { ResourceFlag } from '../../common/vocabulary.js';
-import { Node, type INode } from '../../orm/entities/node.js';
+import { Node } from '../../orm/entities/node.js';
 import type { IPlacementJob } from '../../orm/entities/placement-job.js';
 import { ResourceDefinition, type IResourceDefinition } from '../../orm/entities/resource-definition.js';
 import type { IResourceGroup } from '../../orm/entities/resource-group.js';
-import { StoragePool, type IStoragePool } from '../../orm/entities/storage-pool.js';
+import { StoragePool } from '../../orm/entities/storage-pool.js';
 import { VolumeDefinition, type IVolumeDefinition } from '../../orm/entities/volume-definition.js';
 import { VolumeGroup, type IVolumeGroup } from '../../orm/entities/volume-group.js';
 import { newDrbdSecret, openMinorAllocator, openPortAllocator } from '../allocators/drbd.js';
@@ -19,7 +19,7 @@ import type { PlacementFilter, PlacementResult } from '../autoplacer/types.js';
 import type { ServiceContext } from '../context.js';
 import { withTransaction, type Emit, type RecordJob, type Touch } from '../transaction.js';
 import { checkNotDeleting, getResourceDefinition, getResourceGroup } from './lookup.js';
-import { loadPlacementSnapshot, loadPlacementState, mergeFilter, type PlacementState } from './placement.js';
+import { loadPlacementSnapshot, loadPlacementState, mergeFilter, type PlacementNodeRow, type PlacementPoolRow, type PlacementState } from './placement.js';
 import { addResource, createReplica } from './resource.js';
 import type { SelectFilterInput } from './resource-group.js';
 
@@ -234,13 +234,14 @@ async function writeSpawns(em: EntityManager, emit: Emit, touch: Touch, job: Rec
   // reports update their node's row all the time, and ports have their own lock (openPortAllocator).
   const nodeKeys = [...new Set(planned.flatMap((s) => s.placements.map((p) => nameKey(p.node))))];
   const present = nodeKeys.length > 0 ? await run<{ id: number }>(`select id from node where name_key in (${nodeKeys.map(() => '?').join(', ')}) order by id for key share`, nodeKeys) : [];
-  // The snapshot loaded every node, so these are the managed entities.
-  const nodes = present.map((r) => em.getReference(Node, r.id));
+  const stillThere = new Set(present.map((r) => r.id));
+  // The snapshot's rows of the nodes that are still there (a node deleted since is refused below).
+  const nodes = nodeKeys.map((key) => placement!.node(key)).filter((n): n is PlacementNodeRow => n !== undefined && stillThere.has(n.id));
   const nodeByKey = new Map(nodes.map((n) => [n.nameKey, n]));
   const ports = await openPortAllocator(em, nodes, placement?.snapshot.controllerProps);
   for (const spawn of planned) {
     const { request, index } = spawn;
-    let replicas: { node: INode; pool: IStoragePool; flags: ResourceFlag[]; drbdNodeId: number; drbdPort: number }[];
+    let replicas: { node: PlacementNodeRow; pool: PlacementPoolRow; flags: ResourceFlag[]; drbdNodeId: number; drbdPort: number }[];
     try {
       replicas = spawn.placements.map((p, drbdNodeId) => {
         const node = nodeByKey.get(nameKey(p.node));
