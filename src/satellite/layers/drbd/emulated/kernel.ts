@@ -84,6 +84,8 @@ interface Connection extends ConnectionFields {
   /** The link being dialed (handshake not complete). */
   dialing: Link | null;
   retryTimer: NodeJS.Timeout | null;
+  /** Dials in a row that found no listener (see scheduleDial). */
+  dialFailures: number;
   /** The peer's volumes from its last state message on the current link; null until the first one. */
   peerState: Map<number, PeerVolumeState> | null;
   /** Counts the peer's state messages. */
@@ -95,6 +97,8 @@ interface Connection extends ConnectionFields {
 const DATA_DISK_STATES: ReadonlySet<DrbdDiskState> = new Set(['UpToDate', 'Consistent', 'Outdated']);
 const hasData = (disk: DrbdDiskState): boolean => DATA_DISK_STATES.has(disk);
 const QUORUM_OPTION = 'DrbdOptions/Resource/quorum';
+/** First retry of a dial that found no listener; doubles up to the reconnect interval (scheduleDial). */
+const FIRST_REDIAL_MS = 25;
 /** Bound on settle's re-evaluation rounds; disk states only move towards UpToDate, so few rounds are ever needed. */
 const MAX_SETTLE_ROUNDS = 32;
 
@@ -303,6 +307,7 @@ export class EmulatedResource {
       link: null,
       dialing: null,
       retryTimer: null,
+      dialFailures: 0,
       peerState: null,
       peerStateSeq: 0,
       lastWarning: null,
@@ -528,13 +533,21 @@ export class EmulatedResource {
     });
   }
 
-  private scheduleDial(conn: Connection): void {
+  /**
+   * Dials again later. A dial that found no listener (the peer's resource is not up yet) is retried soon, doubling
+   * from FIRST_REDIAL_MS up to the reconnect interval: in real DRBD both sides connect, so a pair connects as soon as
+   * the second one comes up, while here only the higher node id dials and would otherwise wait a whole interval for
+   * a peer that came up just after its first attempt.
+   */
+  private scheduleDial(conn: Connection, afterDialFailure = false): void {
     if (this.closed || conn.retryTimer !== null || this.connections.get(conn.peer.nodeId) !== conn) return;
     if (this.desired.nodeId < conn.peer.nodeId) return;
+    conn.dialFailures = afterDialFailure ? conn.dialFailures + 1 : 0;
+    const delay = afterDialFailure ? Math.min(this.ctx.reconnectIntervalMs, FIRST_REDIAL_MS * 2 ** (conn.dialFailures - 1)) : this.ctx.reconnectIntervalMs;
     conn.retryTimer = setTimeout(() => {
       conn.retryTimer = null;
       this.dial(conn);
-    }, this.ctx.reconnectIntervalMs);
+    }, delay);
   }
 
   /** An authenticated link becomes the connection's link; Connected follows with the peer's first state. */
@@ -546,6 +559,7 @@ export class EmulatedResource {
       this.track(old.close());
     }
     conn.link = link;
+    conn.dialFailures = 0;
     conn.peerState = null;
     if (conn.lastWarning !== null) this.log.info({ peer: conn.peer.node }, 'emulated DRBD: peer accepted after an earlier refusal');
     conn.lastWarning = null;
@@ -566,7 +580,8 @@ export class EmulatedResource {
     if (conn === undefined) return;
     if (conn.dialing === link) {
       conn.dialing = null;
-      this.scheduleDial(conn);
+      // No handshake came about: the peer is not listening yet (or refused us, which is retried the same way).
+      this.scheduleDial(conn, true);
     }
     if (conn.link === link) {
       this.log.info({ peer: conn.peer.node, error }, 'emulated DRBD: link to peer lost');

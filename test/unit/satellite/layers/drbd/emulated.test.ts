@@ -238,6 +238,22 @@ describe('EmulatedDrbdBackend', () => {
     expect(state(nodes[0])?.volumes[0]?.quorum).toBe(true);
   });
 
+  it('connects soon after the accepting side comes up, long before the reconnect interval, when the dialing side came up first', async () => {
+    const [s1, s2] = specs();
+    const all = [s1, s2];
+    // n2 (the higher node id) dials; n1 only accepts. The reconnect interval is far longer than the wait below.
+    const slow = { reconnectIntervalMs: 10_000 };
+    const n2 = await startNode(s2, slow);
+    await bringUp(n2, desired(s2, all));
+    await new Promise((r) => setTimeout(r, 300)); // n2's first dials find nobody listening
+    const n1 = await startNode(s1, slow);
+    const upAt = Date.now();
+    await bringUp(n1, desired(s1, all));
+    await waitFor('connected', () => connection(n1, s2)?.connectionState === 'Connected' && connection(n2, s1)?.connectionState === 'Connected', 3000);
+    // Redials double from 25 ms: after 300 ms without a listener the next one comes within about 200 ms.
+    expect(Date.now() - upAt).toBeLessThan(1500);
+  });
+
   it('refuses a peer with the wrong shared secret: Connecting on both sides, one warning, until the secret is fixed', async () => {
     const [s1, s2] = specs();
     const n1 = await startNode(s1);
