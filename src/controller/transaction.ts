@@ -107,6 +107,14 @@ export async function withTransaction<T>(
           };
           const value = await fn(em as EntityManager, emit, touch, recordJob);
           await em.flush();
+          // A node touched directly and after commit gets one entry covering both touches.
+          for (const [id, entry] of later) {
+            const direct = touched.get(id);
+            if (!direct) continue;
+            if (!entry.definitions) direct.definitions = null;
+            else for (const d of entry.definitions) direct.definitions?.add(d);
+            later.delete(id);
+          }
           if (touched.size > 0) {
             // A node's revisions must follow commit order: a sequence id taken by a transaction that commits later
             // than one with a higher id would be skipped by a satellite that already saw the higher revision. So the
@@ -156,7 +164,6 @@ export async function withTransaction<T>(
     const uuid = typeof subject === 'string' || subject === null ? subject : subject.uuid;
     ctx.events.publish({ ...event, uuid: uuid ?? null, at } satisfies ModelEvent);
   }
-  for (const id of touched.keys()) later.delete(id);
   if (later.size > 0) await touchNodes(ctx, name, new Map([...later].map(([id, entry]) => [id, { reason: entry.reason, definitions: scopeOf(entry) }])));
   return result;
 }
@@ -210,7 +217,10 @@ export async function touchNodes(ctx: ServiceContext, name: string, reasons: Rea
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
         continue;
       }
-      ctx.log.warn({ err: error, transaction: name }, 'could not move the revision of indirectly affected nodes');
+      // No revision marks the change: have the satellite hub send these nodes a fully rebuilt state instead (a state
+      // built from the last one sent would not see a change the change log does not name).
+      ctx.log.warn({ err: error, transaction: name }, 'could not move the revision of indirectly affected nodes; their states are rebuilt in full');
+      ctx.events.publishInternal({ type: 'desired-state-changed', nodeIds: ids, full: true });
       return;
     }
   }

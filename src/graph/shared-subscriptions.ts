@@ -4,7 +4,6 @@ import {
   getArgumentValues,
   getOperationAST,
   getVariableValues,
-  GraphQLError,
   Kind,
   print,
   subscribe,
@@ -101,11 +100,18 @@ export class SharedSubscriptions {
   }
 
   private async run(group: Group, args: ExecutionArgs, rule: SharingRule): Promise<void> {
-    const end = () => {
-      for (const m of group.members) m.end();
+    const end = (error?: Error) => {
+      for (const m of group.members) m.end(error);
+    };
+    // The group's own contexts (fresh loaders per event), acting as the principal the group is keyed by.
+    const principal = (args.contextValue as GraphContext | undefined)?.service.principal;
+    const context = () => {
+      const ctx = this.makeContext();
+      if (principal) ctx.service.principal = principal;
+      return ctx;
     };
     try {
-      const source = await createSourceEventStream({ ...args, contextValue: this.makeContext() });
+      const source = await createSourceEventStream({ ...args, contextValue: context() });
       if (!(Symbol.asyncIterator in source)) {
         // The field refused to start (an error result): every member gets it, then completes.
         this.close(group);
@@ -122,7 +128,7 @@ export class SharedSubscriptions {
       for (;;) {
         const next = await iterator.next();
         if (next.done || group.closed) break;
-        const result = await execute({ ...args, contextValue: this.makeContext(), rootValue: next.value });
+        const result = await execute({ ...args, contextValue: context(), rootValue: next.value });
         this.executionCount++;
         const key = rule.latestKey?.(next.value);
         for (const m of group.members) {
@@ -131,9 +137,10 @@ export class SharedSubscriptions {
         }
       }
     } catch (err) {
-      // A failing source ends the shared stream like it would end an unshared one.
-      const result: ExecutionResult = { errors: [new GraphQLError(err instanceof Error ? err.message : String(err), { originalError: err instanceof Error ? err : undefined })] };
-      for (const m of group.members) m.push(result);
+      // A failing source ends every member the way it ends an unshared subscription: graphql-ws sends an error.
+      this.close(group);
+      end(err instanceof Error ? err : new Error(String(err)));
+      return;
     }
     this.close(group);
     end();

@@ -19,6 +19,21 @@ async function rows<T>(em: EntityManager, sql: string, params: unknown[]): Promi
   return em.getConnection().execute(sql, params, 'all', em.getTransactionContext());
 }
 
+/**
+ * The free intervals between used numbers, per group: `used` is a query of (grp, n) rows, with one sentinel row per
+ * group just below the lowest number that may be free; the last interval of a group runs up to `ceiling`. The
+ * database walks the used numbers; a few rows come back instead of every number in use.
+ */
+function freeIntervals<G>(em: EntityManager, used: string, params: unknown[], ceiling: number): Promise<{ grp: G; lo: number; hi: number }[]> {
+  return rows(
+    em,
+    `select grp, lo, hi from (
+       select grp, n + 1 as lo, coalesce(lead(n) over (partition by grp order by n) - 1, ${Math.trunc(ceiling)}) as hi from (${used}) u
+     ) g where lo <= hi order by grp, lo`,
+    params,
+  );
+}
+
 async function controllerProps(em: EntityManager) {
   return (await em.findOneOrFail(ControllerConfig, { id: 1 })).props;
 }
@@ -43,17 +58,14 @@ export async function openPortAllocator(em: EntityManager, nodes: readonly PortN
     const ids = [...new Set(nodes.map((n) => n.id))].sort((a, b) => a - b);
     const list = ids.map(() => '?').join(', ');
     await rows(em, `select count(pg_advisory_xact_lock(hashtext('blockplane:drbd-port'), n.id)) from (select id from node where id in (${list}) order by id) n`, ids);
-    // The free ports of each node as intervals (port 0 stands for "below every port"), not every port in use.
-    const free = await rows<{ node_id: number; lo: number; hi: number }>(
+    // The free ports of each node (port 0 stands for "below every port").
+    const free = await freeIntervals<number>(
       em,
-      `select node_id, lo, hi from (
-         select node_id, p + 1 as lo, coalesce(lead(p) over (partition by node_id order by p) - 1, 65535) as hi
-           from (select node_id, drbd_port as p from resource where node_id in (${list}) and drbd_port is not null
-                 union all select id, 0 from node where id in (${list})) u
-       ) g where lo <= hi order by node_id, lo`,
+      `select node_id as grp, drbd_port as n from resource where node_id in (${list}) and drbd_port is not null union all select id, 0 from node where id in (${list})`,
       [...ids, ...ids],
+      65535,
     );
-    for (const r of free) gaps.get(Number(r.node_id))?.push({ lo: r.lo, hi: r.hi });
+    for (const r of free) gaps.get(Number(r.grp))?.push({ lo: r.lo, hi: r.hi });
   }
   const free = new Map<number, FreeNumbers>();
   return {
@@ -96,14 +108,11 @@ export async function openMinorAllocator(em: EntityManager, controllerPropsRead?
   // Serializes minor allocation across concurrent transactions until they commit.
   await rows(em, "select pg_advisory_xact_lock(hashtext('blockplane:drbd-minor'))", []);
   const range = rangeFrom('MinorNrAutoRange', [{ name: 'the controller', props: controllerPropsRead ?? (await controllerProps(em)) }], DEFAULT_MINOR_RANGE);
-  // The free minors as intervals (the database walks the used ones; a few rows come back instead of every minor).
-  const gaps = await rows<{ lo: number; hi: number }>(
+  const gaps = await freeIntervals<number>(
     em,
-    `select lo, hi from (
-       select m + 1 as lo, coalesce(lead(m) over (order by m) - 1, ?) as hi
-         from (select drbd_minor as m from volume_definition where drbd_minor between ? and ? union all select ?::int) u
-     ) g where lo <= hi order by lo`,
-    [range.high, range.low, range.high, range.low - 1],
+    'select 0 as grp, drbd_minor as n from volume_definition where drbd_minor between ? and ? union all select 0, ?::int',
+    [range.low, range.high, range.low - 1],
+    range.high,
   );
   const free = new FreeNumbers(range, gaps);
   return {

@@ -36,7 +36,7 @@ export function lowestFree(range: { low: number; high: number }, used: Iterable<
 /**
  * The free numbers of a range as ascending, disjoint intervals, handed out lowest first: the same numbers as
  * `lowestFree` over the used ones, without a set of every used number nor a walk over it per number (a cluster with
- * 20,000 volumes uses 20,000 minors). Built from the gaps between used numbers (see freeIntervals in drbd.ts).
+ * 20,000 volumes uses 20,000 minors). Built from the gaps between used numbers (freeIntervals in drbd.ts).
  */
 export class FreeNumbers {
   private readonly intervals: { lo: number; hi: number }[];

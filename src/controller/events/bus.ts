@@ -41,7 +41,8 @@ type Listener = (event: ModelEvent) => void;
  * dispatcher sends them deltas), or a node's satellite secret was replaced (its connection must go).
  */
 export type InternalEvent =
-  | { type: 'desired-state-changed'; nodeIds: number[] }
+  /** `full`: build these nodes' next states in full (a revision move that was confined or lost cannot be trusted). */
+  | { type: 'desired-state-changed'; nodeIds: number[]; full?: boolean }
   | { type: 'secret-rotated'; nodeId: number }
   | { type: 'satellite-removed'; nodeId: number };
 type InternalListener = (event: InternalEvent) => void;

@@ -7,8 +7,10 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   private readonly buffer: { value: T; key?: string }[] = [];
   /** Buffered entries pushed with a key, by key (see pushLatest). */
   private readonly keyed = new Map<string, { value: T; key?: string }>();
-  private waiter: ((result: IteratorResult<T>) => void) | undefined;
+  private waiter: { resolve: (result: IteratorResult<T>) => void; reject: (error: Error) => void } | undefined;
   private ended = false;
+  /** Why the producer ended the queue, when it failed (see end). */
+  private failure: Error | undefined;
 
   /** `onEnd` runs once when the consumer returns or the producer ends the queue. */
   constructor(
@@ -26,7 +28,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     if (this.waiter) {
       const wake = this.waiter;
       this.waiter = undefined;
-      wake({ value, done: false });
+      wake.resolve({ value, done: false });
       return;
     }
     if (this.buffer.length >= this.maxBuffer) this.forget(this.buffer.shift());
@@ -59,14 +61,19 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     if (entry?.key !== undefined) this.keyed.delete(entry.key);
   }
 
-  /** Ends the iteration (after the buffered values are consumed, pending next() calls see done). */
-  end(): void {
+  /**
+   * Ends the iteration: after the buffered values are consumed, next() says done, or rejects with `error` when the
+   * producer failed (graphql-ws then sends the subscriber an error message instead of completing).
+   */
+  end(error?: Error): void {
     if (this.ended) return;
     this.ended = true;
+    this.failure = error;
     this.onEnd();
     const wake = this.waiter;
     this.waiter = undefined;
-    wake?.({ value: undefined, done: true });
+    if (wake && error) wake.reject(error);
+    else wake?.resolve({ value: undefined, done: true });
   }
 
   [Symbol.asyncIterator](): this {
@@ -79,25 +86,16 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
       this.forget(entry);
       return Promise.resolve({ value: entry.value, done: false });
     }
-    if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => (this.waiter = resolve));
+    if (this.ended) return this.failure ? Promise.reject(this.failure) : Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
   return(): Promise<IteratorResult<T>> {
     this.buffer.length = 0;
     this.keyed.clear();
+    this.failure = undefined;
     this.end();
     return Promise.resolve({ value: undefined, done: true });
-  }
-
-  /**
-   * Ends the iteration and rejects with `error`, like a generator that does not catch it. With next() and return()
-   * this makes the queue look like an async generator, which graphql-ws needs to call return() on a subscription
-   * whose client left while it was being set up (it would stay registered otherwise).
-   */
-  throw(error?: unknown): Promise<IteratorResult<T>> {
-    void this.return();
-    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
 }
 

@@ -100,16 +100,19 @@ export async function buildDesiredStateUpdate(em: EntityManager, nodeId: number,
     if (changes.length === 0) return previous;
     if (changes.some((c) => c.resourceDefinitions === null)) return readDesiredState(run, nodeId, null);
     const ids = [...new Set(changes.flatMap((c) => c.resourceDefinitions!))].sort((a, b) => a - b);
-    const names = ids.length ? await run<{ id: number; name: string }>(`select id, name from resource_definition where id in (${ids.map(() => '?').join(', ')})`, ids) : [];
+    const revision = Number(changes[changes.length - 1]!.id);
+    // Entries confined to no definition at all change nothing but the revision.
+    if (ids.length === 0) return { ...previous, revision };
+    const names = await run<{ id: number; name: string }>(`select id, name from resource_definition where id in (${ids.map(() => '?').join(', ')})`, ids);
     if (names.length !== ids.length) return readDesiredState(run, nodeId, null);
     const part = await readDesiredState(run, nodeId, ids);
     const replaced = new Set(names.map((n) => n.name));
     const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     return {
       node: previous.node,
-      revision: Number(changes[changes.length - 1]!.id),
+      revision,
       pools: previous.pools,
-      // Volumes keep the order of a full build (by volume id, i.e. creation): the new ones come last.
+      // Rebuilt definitions' volumes come last (a full build lists them by creation); deltas are keyed, not ordered.
       volumes: [...previous.volumes.filter((v) => !replaced.has(v.resource)), ...part.volumes],
       drbdResources: [...previous.drbdResources.filter((r) => !replaced.has(r.name)), ...part.drbdResources].sort(byName),
     };
@@ -184,7 +187,7 @@ async function readDesiredState(run: Run, nodeId: number, only: readonly number[
       )
     : [];
   const [controller] = drbdDefinitionIds.length ? await run<{ props: Record<string, string> }>('select props from controller_config where id = 1') : [];
-  const [{ revision } = { revision: null }] = await run<{ revision: string | null }>('select max(id) as revision from node_change where node_id = ?', [nodeId]);
+  const [{ revision } = { revision: null }] = await run<{ revision: string | null }>(NODE_REVISION_SQL, [nodeId]);
 
   const address = addressOf(interfaces);
   const vdsByDefinition = groupBy(volumeDefinitions, (vd) => vd.definitionId);
@@ -299,9 +302,9 @@ function groupBy<T>(items: readonly T[], key: (item: T) => number): Map<number, 
 }
 
 /** The node's current desired-state revision: its highest change-log id (0 before the first change). */
+const NODE_REVISION_SQL = 'select max(id) as revision from node_change where node_id = ?';
+
 export async function nodeRevision(em: EntityManager, nodeId: number): Promise<number> {
-  const rows: { revision: string | null }[] = await em
-    .getConnection()
-    .execute('select max(id) as revision from node_change where node_id = ?', [nodeId], 'all', em.getTransactionContext());
+  const rows: { revision: string | null }[] = await em.getConnection().execute(NODE_REVISION_SQL, [nodeId], 'all', em.getTransactionContext());
   return Number(rows[0]?.revision ?? 0);
 }

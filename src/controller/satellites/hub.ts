@@ -26,7 +26,8 @@ import { buildDesiredState, buildDesiredStateUpdate } from './desired-state.js';
 import { markJobsSent, markVolumesSent } from './jobs.js';
 import { ingestReport } from './reports.js';
 import { verifySecret } from './secrets.js';
-import { touchNodes } from '../transaction.js';
+import { touchNodes, withTransaction } from '../transaction.js';
+import { touchReplicaNodes } from '../services/drbd-propagation.js';
 
 export interface SatelliteHubOptions {
   orm: MikroORM;
@@ -52,6 +53,8 @@ interface Stream {
   /** The state last sent (deltas are computed against it); null until the full state went out. */
   lastSent: DesiredState | null;
   dirty: boolean;
+  /** The next state must be built in full, not from lastSent (see the `full` of desired-state-changed). */
+  full: boolean;
   pumping: boolean;
 }
 
@@ -112,7 +115,7 @@ export class SatelliteHub {
     this.log = options.log.child({ component: 'satellite-hub' });
     this.unlisten = options.events.listenInternal((event) => {
       if (event.type === 'desired-state-changed') {
-        for (const id of event.nodeIds) this.markDirty(id);
+        for (const id of event.nodeIds) this.markDirty(id, event.full === true);
       } else if (event.type === 'secret-rotated') {
         this.connections.get(event.nodeId)?.socket.close(SATELLITE_CLOSE.WRONG_SECRET, 'the satellite secret was rotated');
       } else {
@@ -264,7 +267,7 @@ export class SatelliteHub {
    * half-finished read with its previous subscription.
    */
   private stream(c: Connection): AsyncIterableIterator<DesiredStateMessage> {
-    const stream: Stream = { queue: new AsyncQueue<DesiredStateMessage>(() => c.stream === stream && (c.stream = null)), lastSent: null, dirty: true, pumping: false };
+    const stream: Stream = { queue: new AsyncQueue<DesiredStateMessage>(() => c.stream === stream && (c.stream = null)), lastSent: null, dirty: true, full: false, pumping: false };
     c.stream = stream;
     void this.pump(c, stream);
     return stream.queue;
@@ -276,9 +279,11 @@ export class SatelliteHub {
     try {
       while (s.dirty && !s.queue.closed && this.connections.get(c.nodeId) === c) {
         s.dirty = false;
-        // After the full state, only what the change log says changed is read again.
+        // After the full state, only what the change log says changed is read again (unless told otherwise).
         const em = this.options.orm.em.fork();
-        const next = s.lastSent ? await buildDesiredStateUpdate(em, c.nodeId, s.lastSent) : await buildDesiredState(em, c.nodeId);
+        const full = s.full || !s.lastSent;
+        s.full = false;
+        const next = full || !s.lastSent ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, s.lastSent);
         if (!s.lastSent || next.revision !== s.lastSent.revision) await this.jobsSent(c.nodeId, next.revision);
         if (!s.lastSent) s.queue.push({ type: 'full', state: next });
         else if (next.revision !== s.lastSent.revision) s.queue.push(diffDesiredState(s.lastSent, next));
@@ -291,9 +296,10 @@ export class SatelliteHub {
         s.lastSent = next;
       }
     } catch (err) {
-      // The database may be briefly unavailable: keep the change pending and try again shortly.
+      // The database may be briefly unavailable: keep the change pending and try again shortly, in full.
       this.log.error({ err, node: c.nodeName }, 'could not read the desired state; retrying');
       s.dirty = true;
+      s.full = true;
       setTimeout(() => void this.pump(c, s), 1000).unref();
     } finally {
       s.pumping = false;
@@ -316,11 +322,12 @@ export class SatelliteHub {
     }
   }
 
-  private markDirty(nodeId: number): void {
+  private markDirty(nodeId: number, full = false): void {
     const c = this.connections.get(nodeId);
     const s = c?.stream;
     if (!c || !s) return; // offline nodes get everything with the full state when they return
     s.dirty = true;
+    if (full) s.full = true;
     void this.pump(c, s);
   }
 
@@ -358,8 +365,9 @@ export class SatelliteHub {
     node.satelliteHostname = hostname;
     await em.flush();
     // Peers name this node by its hostname in their DRBD configuration (`on <hostname>`): a new one is a change of
-    // their desired state, recorded like any other (a peer's next state may be built from its previous one).
-    if (hostnameChanged) await this.touchPeersOf(node.id, node.name);
+    // their desired state, recorded like any other (a peer's next state may be built from its previous one). Not
+    // awaited: the handshake does not wait for the peers' revision locks.
+    if (hostnameChanged) void this.touchPeersOf(node.id, node.name);
     await this.setStatus([node.id], 'CONNECTED', null);
     this.log.info({ node: node.name, hostname: params.hostname }, 'satellite connected');
     return true;
@@ -367,17 +375,10 @@ export class SatelliteHub {
 
   /** Moves the revision of every node holding a live replica of a definition that also has one on `nodeId`. */
   private async touchPeersOf(nodeId: number, nodeName: string): Promise<void> {
-    const rows: { node_id: number }[] = await this.options.orm.em
-      .fork()
-      .getConnection()
-      .execute(
-        `select distinct peer.node_id from resource mine join resource peer on peer.resource_definition_id = mine.resource_definition_id
-          where mine.node_id = ? and peer.node_id <> ? and not ('DELETE' = any(peer.flags))`,
-        [nodeId, nodeId],
-      );
-    if (rows.length === 0) return;
     const ctx = { em: this.options.orm.em.fork(), events: this.options.events, log: this.log, principal: { name: 'satellite-hub', role: 'admin' as const } };
-    await touchNodes(ctx, 'Satellite hostname', new Map(rows.map((r) => [Number(r.node_id), { reason: `hostname of peer ${nodeName} changed`, definitions: null }])));
+    await withTransaction(ctx, 'Satellite hostname', (em, _emit, touch) => touchReplicaNodes(em, touch, { peersOfNode: nodeId }, `host name of ${nodeName} changed`)).catch((err: unknown) =>
+      this.log.warn({ err, node: nodeName }, "could not move the revisions of the node's peers after its host name changed"),
+    );
   }
 
   private async disconnected(extra: SatelliteContext): Promise<void> {

@@ -84,7 +84,12 @@ export async function modifyResourceGroup(ctx: ServiceContext, input: ModifyReso
     group.props = applyPropsChange('resourceGroup', group.props, input.props, 'input.props');
     if (drbdOptionsChanged(before, group.props)) await touchReplicaNodes(em, touch, { groupId: group.id }, `DRBD options of group ${group.name} changed`);
     if (input.description !== undefined) group.description = input.description;
-    if (input.peerSlots !== undefined) group.peerSlots = checkPeerSlots(input.peerSlots, 'input.peerSlots');
+    if (input.peerSlots !== undefined) {
+      const peerSlots = checkPeerSlots(input.peerSlots, 'input.peerSlots');
+      // Peer slots size every deployed replica's DRBD metadata (and so its backing volume): their nodes' states change.
+      if (peerSlots !== group.peerSlots) await touchReplicaNodes(em, touch, { groupId: group.id }, `peer slots of group ${group.name} changed`);
+      group.peerSlots = peerSlots;
+    }
     Object.assign(group, filter);
     await em.flush();
     emit('RESOURCE_GROUP', 'MODIFIED', [group.name], group);

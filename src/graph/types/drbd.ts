@@ -195,10 +195,13 @@ const DrbdStateEventRef = builder.objectRef<DrbdStateEvent>('DrbdStateEvent').im
  * taken from the in-memory store in one synchronous step (so they include every held-back change, which is dropped),
  * and from then on changes go out as they come.
  */
+/** One replica's identity in a subscription's queue (a slow subscriber keeps the newest state per key). */
+const replicaKey = (resource: string, node: string) => `${nameKey(node)}/${nameKey(resource)}`;
+
 function drbdStateStream(ctx: GraphContext, filter: { resource: string | null; node: string | null }, changesOnly: boolean): AsyncIterableIterator<DrbdStateEvent> {
   const store = ctx.service.events.drbd;
   const diskless = new Map<string, boolean>();
-  const key = (resource: string, node: string) => `${nameKey(node)}/${nameKey(resource)}`;
+  const key = replicaKey;
   const matches = (resource: string, node: string) => (!filter.resource || nameKey(filter.resource) === nameKey(resource)) && (!filter.node || nameKey(filter.node) === nameKey(node));
   let live = false;
   let remove = (): void => undefined;
@@ -267,7 +270,7 @@ builder.subscriptionFields((t) => ({
     extensions: {
       [SHARED_SUBSCRIPTION]: {
         when: (args) => args.changesOnly === true,
-        latestKey: (event) => `${nameKey((event as DrbdStateEvent).node)}/${nameKey((event as DrbdStateEvent).resource)}`,
+        latestKey: (event) => replicaKey((event as DrbdStateEvent).resource, (event as DrbdStateEvent).node),
       } satisfies SharingRule,
     },
   }),

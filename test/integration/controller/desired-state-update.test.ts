@@ -75,11 +75,12 @@ describe.each(DATABASE_KINDS)('desired state updates (%s)', (kind) => {
     expect(await check('volume grown')).toEqual(['u1', 'u2', 'u3', 'u4']);
 
     // The seeding node's instruction is withdrawn once a replica reports UpToDate (as the hub does it).
+    let withdrawn = false;
     const seeder = NODES.find((n) => previous.get(n)!.drbdResources.some((r) => r.name === 'inc1' && r.initialSyncSourceVolumes.length > 0))!;
     await recordInitializedVolumes(em(), t.controller.events, t.controller.log, [
       { resource: 'inc1', node: 'u2', at: new Date(), state: { backend: 'emulated', at: new Date(), state: { resource: 'inc1', role: 'Secondary', suspended: false, connections: [], volumes: [0, 1].map((volumeNumber) => ({ volumeNumber, minor: 1, diskState: 'UpToDate' as never, client: false, quorum: true })) } } } as never,
-    ], new Set(), 'u2', (seeds) => void touchNodes(t.service(), 'test', new Map(seeds.map((s) => [s.node, { reason: 'seeding withdrawn', definitions: [s.definition] }]))));
-    await new Promise((r) => setTimeout(r, 200));
+    ], new Set(), 'u2', (seeds) => void touchNodes(t.service(), 'test', new Map(seeds.map((s) => [s.node, { reason: 'seeding withdrawn', definitions: [s.definition] }]))).then(() => (withdrawn = true)));
+    for (const end = Date.now() + 5000; !withdrawn && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
     expect(await check('seeding withdrawn')).toEqual([seeder]);
     expect(previous.get(seeder)!.drbdResources.find((r) => r.name === 'inc1')!.initialSyncSourceVolumes).toEqual([]);
 
@@ -93,6 +94,10 @@ describe.each(DATABASE_KINDS)('desired state updates (%s)', (kind) => {
     expect(previous.get('u1')!.drbdResources.find((r) => r.name === 'inc1')!.peers.find((p) => p.node === 'u2')!.address).toBe('10.9.1.2');
     await t.ok(`mutation { modifyResourceDefinition(input: { name: "inc1", props: { set: [{ key: "DrbdOptions/Net/max-buffers", value: "8000" }] } }) { name } }`);
     expect(await check('DRBD options changed')).toEqual([]);
+    // The group's peer slots size every replica's metadata: a change reaches every node with a replica, in full.
+    await t.ok(`mutation { modifyResourceGroup(input: { name: "DfltRscGrp", peerSlots: 3 }) { name } }`);
+    expect(await check('peer slots changed')).toEqual([]);
+    expect(previous.get('u1')!.drbdResources.find((r) => r.name === 'inc1')!.peerSlots).toBe(3);
     await t.ok(`mutation { createStoragePool(input: { node: "u1", name: "thin2", providerKind: FILE_THIN, props: [{ key: "StorDriver/FileDir", value: "/srv/u2" }] }) { name } }`);
     await createResourceRecord(t.service(), { resourceDefinition: 'inc2', node: 'u1', storagePool: 'thin2' });
     // u1 had an unconfined change (its new pool) and a confined one since its last state: a full build.

@@ -39,17 +39,21 @@ describe('AsyncQueue', () => {
     expect(await drain(q, 2)).toEqual(['b1', 'c2']);
   });
 
-  it('looks like an async generator to graphql-ws: throw() ends it, runs onEnd once and rejects with the error', async () => {
-    let ended = 0;
-    const q = new AsyncQueue<string>(() => ended++);
-    q.push('left over');
-    const waiting = new AsyncQueue<string>(() => ended++);
+
+  it('ends with an error when the producer fails: buffered values first, then next() rejects (also a waiting one)', async () => {
+    const q = new AsyncQueue<string>();
+    q.push('before');
+    q.end(new Error('source failed'));
+    expect(await q.next()).toEqual({ value: 'before', done: false });
+    await expect(q.next()).rejects.toThrow('source failed');
+    const waiting = new AsyncQueue<string>();
     const pending = waiting.next();
-    await expect(q.throw(new Error('client went away'))).rejects.toThrow('client went away');
-    await expect(waiting.throw('gone')).rejects.toThrow('gone');
-    expect(ended).toBe(2);
-    expect(await q.next()).toEqual({ value: undefined, done: true });
-    expect(await pending).toEqual({ value: undefined, done: true });
-    expect(typeof q.throw).toBe('function');
+    waiting.end(new Error('gone'));
+    await expect(pending).rejects.toThrow('gone');
+    // A consumer that returns sees done, not the failure.
+    const returned = new AsyncQueue<string>();
+    returned.end(new Error('late'));
+    await returned.return();
+    expect(await returned.next()).toEqual({ value: undefined, done: true });
   });
 });
