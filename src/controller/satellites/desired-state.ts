@@ -133,8 +133,9 @@ function runner(tx: EntityManager): Run {
  * and backing volumes (no pools), for buildDesiredStateUpdate.
  */
 async function readDesiredState(run: Run, nodeId: number, only: readonly number[] | null): Promise<DesiredState> {
-  // One after the other: a transaction is one connection, which runs one statement at a time.
-  const [node] = await run<{ id: number; name: string }>('select id, name from node where id = ?', [nodeId]);
+  // One after the other: a transaction is one connection, which runs one statement at a time. An update keeps the
+  // node's name from the state it starts from.
+  const [node] = only ? [{ id: nodeId, name: '' }] : await run<{ id: number; name: string }>('select id, name from node where id = ?', [nodeId]);
   if (!node) throw new Error(`node ${nodeId} does not exist; its desired state cannot be built`);
   const pools = only
     ? []

@@ -281,17 +281,18 @@ export class SatelliteHub {
         s.dirty = false;
         // After the full state, only what the change log says changed is read again (unless told otherwise).
         const em = this.options.orm.em.fork();
-        const full = s.full || !s.lastSent;
+        const previous = s.lastSent;
+        const next = !previous || s.full ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, previous);
         s.full = false;
-        const next = full || !s.lastSent ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, s.lastSent);
-        if (!s.lastSent || next.revision !== s.lastSent.revision) await this.jobsSent(c.nodeId, next.revision);
-        if (!s.lastSent) s.queue.push({ type: 'full', state: next });
-        else if (next.revision !== s.lastSent.revision) s.queue.push(diffDesiredState(s.lastSent, next));
-        else if (!isEmptyDelta(diffDesiredState(s.lastSent, next))) {
-          // Same revision but different content cannot come from the change log; it would mean a change that was
-          // not recorded. Send it anyway rather than let the node miss it.
-          this.log.warn({ node: c.nodeName, revision: next.revision }, 'desired state changed without a new revision');
-          s.queue.push(diffDesiredState(s.lastSent, next));
+        if (!previous || next.revision !== previous.revision) await this.jobsSent(c.nodeId, next.revision);
+        if (!previous) {
+          s.queue.push({ type: 'full', state: next });
+        } else {
+          const delta = diffDesiredState(previous, next);
+          // Same revision but different content cannot come from the change log; it means a change that was not
+          // recorded (a lost revision move, see touchNodes). Send it anyway rather than let the node miss it.
+          if (next.revision === previous.revision && !isEmptyDelta(delta)) this.log.warn({ node: c.nodeName, revision: next.revision }, 'desired state changed without a new revision');
+          if (next.revision !== previous.revision || !isEmptyDelta(delta)) s.queue.push(delta);
         }
         s.lastSent = next;
       }

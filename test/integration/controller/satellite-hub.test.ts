@@ -248,6 +248,29 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     await until('the peer with its new hostname', () => peerHostname() === 'machine-a-new');
   });
 
+  it('rebuilds a node in full when told to (a lost revision move): a change the change log does not name still reaches it', async () => {
+    const secret = (await t.ok(`mutation { createNode(input: { name: "full-a", netInterfaces: [{ address: "10.0.3.1" }] }) { satelliteSecret } }`)).createNode.satelliteSecret;
+    await t.ok(`mutation { createStoragePool(input: { node: "full-a", name: "fpool", providerKind: FILE_THIN, props: [{ key: "StorDriver/FileDir", value: "/srv/f" }] }) { name } }`);
+    const sat = connect('full-a', secret);
+    await t.ok(`mutation { createResourceDefinition(input: { name: "full1", volumeDefinitions: [{ sizeKib: "64MiB" }] }) { name } }`);
+    await createResourceRecord(t.service(), { resourceDefinition: 'full1', node: 'full-a', storagePool: 'fpool' });
+    await until('the replica', () => sat.messages.find((m) => m.type === 'delta' && m.upsertDrbdResources.some((r) => r.name === 'full1')));
+    const last = sat.messages[sat.messages.length - 1]!;
+    const revision = last.type === 'delta' ? last.revision : -1;
+    // An option written behind the change log's back, as if the revision move for it had been lost.
+    const db = t.controller.orm.em.getConnection();
+    await db.execute(`update resource_definition set props = '{"DrbdOptions/Net/max-buffers": "9000"}' where name = 'full1'`);
+    const id = (await db.execute<{ id: number }[]>(`select id from node where name = 'full-a'`))[0]!.id;
+    const count = sat.messages.length;
+    // An ordinary wake-up builds from the last state sent and the change log, which names nothing new: nothing goes out.
+    t.controller.events.publishInternal({ type: 'desired-state-changed', nodeIds: [id] });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sat.messages.length).toBe(count);
+    t.controller.events.publishInternal({ type: 'desired-state-changed', nodeIds: [id], full: true });
+    const fixed = await until('the full rebuild', () => sat.messages.slice(count).find((m) => m.type === 'delta' && m.upsertDrbdResources.some((r) => r.name === 'full1')));
+    expect(fixed.type === 'delta' && [fixed.revision, fixed.upsertDrbdResources[0]!.options['DrbdOptions/Net/max-buffers']]).toEqual([revision, '9000']);
+  });
+
   it('disconnects a satellite whose secret was rotated, and accepts the new secret', async () => {
     const sat = open.find((s) => s.messages.length > 0)!;
     const rotated = await t.ok(`mutation { rotateNodeSecret(name: "sat1") { satelliteSecret } }`);
