@@ -13,10 +13,12 @@ import {
   type DesiredState,
   type DesiredStateMessage,
   type SatelliteConnectionParams,
+  volumeKey,
 } from '../common/protocol/satellite.js';
 import { DEFAULT_CAPACITY_INTERVAL_MS, satelliteEndpoint } from './config.js';
 import { parseDesiredStateMessage } from './reconcile/desired-state.js';
 import { ReconcileLoop } from './reconcile/loop.js';
+import { ReportCompactor } from './reconcile/report-delta.js';
 import type { DrbdStateReport } from '../common/protocol/drbd.js';
 import type { DrbdLayer } from './layers/drbd/drbd-layer.js';
 import { errorMessage, reconcile, type ProviderSource } from './reconcile/reconcile.js';
@@ -187,6 +189,8 @@ export class SatelliteAgent {
   /** code|reason of the last close that was logged at warn level; cleared on connect. */
   private loggedClose: string | null = null;
   private refusals = 0;
+  /** Makes pass reports partial: only what the controller does not know yet (see ReportCompactor). */
+  private readonly reports = new ReportCompactor();
 
   constructor(private readonly options: SatelliteAgentOptions) {
     this.url = satelliteEndpoint(options.controllerUrl);
@@ -317,6 +321,8 @@ export class SatelliteAgent {
     this.lastError = null;
     this.refusals = 0;
     this.log.info({ url: this.url, reconnect }, 'connected to the controller');
+    // A new connection may be a new controller (or a restored database): its first report is complete.
+    this.reports.forget();
     // The controller forgot this node's DRBD state when the previous connection ended.
     this.options.drbd?.resendFull();
     this.options.onConnected?.({ url: this.url, reconnect });
@@ -425,6 +431,7 @@ export class SatelliteAgent {
       return;
     }
     if (message.type === 'full') {
+      this.reports.forget();
       this.log.info({ revision: message.state.revision, pools: message.state.pools.length, volumes: message.state.volumes.length }, 'received full desired state');
       this.loop.setDesired(message.state);
       return;
@@ -437,6 +444,11 @@ export class SatelliteAgent {
       return;
     }
     const next = applyDesiredStateDelta(current, message);
+    // The controller's records of these volumes may be new or reset: their next report entries are owed.
+    this.reports.touch([
+      ...message.upsertVolumes.map(volumeKey),
+      ...message.upsertDrbdResources.flatMap((r) => r.volumes.map((v) => volumeKey({ resource: r.name, volumeNumber: v.volumeNumber }))),
+    ]);
     this.log.info(
       {
         revision: next.revision,
@@ -467,8 +479,10 @@ export class SatelliteAgent {
       log.info({ revision: report.revision }, 'not connected; the pass after the reconnect reports');
       return Promise.resolve();
     }
-    return this.mutate(REPORT_MUTATION, report, 'report', 'report').then(() => {
-      log.debug({ revision: report.revision, converged: report.converged }, 'report delivered');
+    const compact = this.reports.compact(report);
+    return this.mutate(REPORT_MUTATION, compact.report, 'report', 'report').then(() => {
+      compact.delivered();
+      log.debug({ revision: report.revision, converged: report.converged, volumes: compact.report.volumes.length, partial: compact.report.partial === true }, 'report delivered');
     });
   }
 

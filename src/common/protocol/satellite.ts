@@ -186,6 +186,14 @@ export interface ApplyReport {
   volumes: VolumeReport[];
   /** Set when the satellite could not process the desired state at all (the node shows FULL_SYNC_FAILED). */
   fatal?: string | null;
+  /**
+   * true: `volumes` lists only what the controller does not know yet (entries that changed since the last report
+   * the controller confirmed on this connection, volumes a desired-state change named since, and every volume that
+   * is not CREATED); every other volume is as last reported. Absent or false: `volumes` lists every volume. The
+   * first report on a connection and the first after a full desired state are complete. A controller that does not
+   * know the field reads a partial report as one that changed only the listed volumes, which is what it is.
+   */
+  partial?: boolean;
 }
 
 export type { DrbdStateReport };

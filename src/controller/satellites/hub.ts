@@ -282,13 +282,15 @@ export class SatelliteHub {
         // After the full state, only what the change log says changed is read again (unless told otherwise).
         const em = this.options.orm.em.fork();
         const previous = s.lastSent;
-        const next = !previous || s.full ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, previous);
+        const rebuild = !previous || s.full;
+        const next = rebuild ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, previous);
         s.full = false;
-        if (!previous || next.revision !== previous.revision) await this.jobsSent(c.nodeId, next.revision);
-        if (!previous) {
+        const delta = previous ? diffDesiredState(previous, next) : null;
+        // After a rebuild every PENDING volume of the node is looked at (one may have been missed: a failed mark).
+        if (!previous || next.revision !== previous.revision) await this.jobsSent(c.nodeId, next.revision, rebuild || !delta ? null : delta.upsertVolumes.map((v) => v.resource));
+        if (!previous || !delta) {
           s.queue.push({ type: 'full', state: next });
         } else {
-          const delta = diffDesiredState(previous, next);
           // Same revision but different content cannot come from the change log; it means a change that was not
           // recorded (a lost revision move, see touchNodes). Send it anyway rather than let the node miss it.
           if (next.revision === previous.revision && !isEmptyDelta(delta)) this.log.warn({ node: c.nodeName, revision: next.revision }, 'desired state changed without a new revision');
@@ -309,12 +311,12 @@ export class SatelliteHub {
 
   /**
    * Jobs waiting for this node up to `revision` are now being realized, and its PENDING volumes are being created:
-   * say so, without holding up the stream.
+   * say so, without holding up the stream. `definitions`: those whose volumes the message carried (null: any).
    */
-  private async jobsSent(nodeId: number, revision: number): Promise<void> {
+  private async jobsSent(nodeId: number, revision: number, definitions: readonly string[] | null): Promise<void> {
     try {
       const jobs = await markJobsSent(this.options.orm.em.fork(), nodeId, revision);
-      const volumes = await markVolumesSent(this.options.orm.em.fork(), nodeId);
+      const volumes = await markVolumesSent(this.options.orm.em.fork(), nodeId, definitions);
       const at = new Date();
       for (const j of jobs) this.options.events.publish({ kind: 'PLACEMENT_JOB', action: 'MODIFIED', path: [j.kind, j.resourceDefinition], uuid: j.uuid, at });
       for (const v of volumes) this.options.events.publish({ kind: 'VOLUME', action: 'MODIFIED', path: [v.resource, v.node, String(v.volumeNumber)], uuid: v.uuid, at });

@@ -38,6 +38,7 @@ export const PlacementJobNode = defineEntity({
     revision: p.bigint('number'),
   },
   primaryKeys: ['job', 'node'],
-  indexes: [{ name: 'placement_job_node_node_idx', properties: ['node'] }],
+  // By node and revision: a report looks up the jobs whose revisions it acknowledged (a range), not all of its node's.
+  indexes: [{ name: 'placement_job_node_node_revision_idx', properties: ['node', 'revision'] }],
 });
 export type IPlacementJobNode = InferEntity<typeof PlacementJobNode>;

@@ -7,6 +7,7 @@ import { Migration20261125180421_drbd_numbers } from './Migration20261125180421_
 import { Migration20261125181155_placement_jobs } from './Migration20261125181155_placement_jobs.js';
 import { Migration20261125190221_volume_backing_device } from './Migration20261125190221_volume_backing_device.js';
 import { Migration20261126005034_node_change_scope } from './Migration20261126005034_node_change_scope.js';
+import { Migration20261126033427_job_node_revision_index } from './Migration20261126033427_job_node_revision_index.js';
 
 export const MIGRATIONS = [
   { name: 'Migration20261125164548_initial', class: Migration20261125164548_initial },
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261125181155_placement_jobs', class: Migration20261125181155_placement_jobs },
   { name: 'Migration20261125190221_volume_backing_device', class: Migration20261125190221_volume_backing_device },
   { name: 'Migration20261126005034_node_change_scope', class: Migration20261126005034_node_change_scope },
+  { name: 'Migration20261126033427_job_node_revision_index', class: Migration20261126033427_job_node_revision_index },
 ];

@@ -191,6 +191,57 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     expect(await status('sat1')).toMatchObject({ appliedRevision: deletionRevision, desiredRevision: deletionRevision, lastError: null });
   });
 
+  it('ingests partial reports: only the listed volumes change; failures, acknowledgement and removal work as with complete ones', async () => {
+    const sat = open.find((s) => s.messages.length > 0)!;
+    const latest = () => {
+      const m = sat.messages[sat.messages.length - 1]!;
+      return m.type === 'full' ? m.state.revision : m.revision;
+    };
+    for (const name of ['part1', 'part2']) {
+      await t.ok(`mutation($n: String!) { createResourceDefinition(input: { name: $n, volumeDefinitions: [{ sizeKib: "64MiB" }] }) { name } }`, { n: name });
+      await createResourceRecord(t.service(), { resourceDefinition: name, node: 'sat1', storagePool: 'thin' });
+      await until(`${name} in the desired state`, () => sat.messages.find((m) => m.type === 'delta' && m.upsertVolumes.some((v) => v.resource === name)));
+    }
+    const created = (resource: string, devicePath: string) => ({ resource, volumeNumber: 0, state: 'CREATED' as const, error: null, devicePath, usableKib: '65536', allocatedKib: '0' });
+    const volumes = async (): Promise<Record<string, unknown>> => {
+      const view = await t.ok(`{ node(name: "sat1") { lastError resources { name volumes { state devicePath lastError } } } }`);
+      return { lastError: view.node.lastError, ...Object.fromEntries(view.node.resources.filter((r: { name: string }) => r.name.startsWith('part')).map((r: { name: string; volumes: unknown[] }) => [r.name, r.volumes[0]])) };
+    };
+    await sat.report({ revision: latest(), converged: true, pools: [], volumes: [created('part1', '/dev/loop1'), created('part2', '/dev/loop2')] });
+    expect(await volumes()).toEqual({ lastError: null, part1: { state: 'CREATED', devicePath: '/dev/loop1', lastError: null }, part2: { state: 'CREATED', devicePath: '/dev/loop2', lastError: null } });
+
+    // part2 failed; part1 is not listed, so it stays as reported before (a complete report without it would not
+    // change it either, but a partial one must not even read it).
+    await sat.report({ revision: latest(), converged: false, partial: true, pools: [], volumes: [{ resource: 'part2', volumeNumber: 0, state: 'FAILED', error: 'lvcreate: boom' }] });
+    expect(await volumes()).toEqual({
+      lastError: expect.stringContaining('lvcreate: boom'),
+      part1: { state: 'CREATED', devicePath: '/dev/loop1', lastError: null },
+      part2: { state: 'FAILED', devicePath: '/dev/loop2', lastError: 'lvcreate: boom' },
+    });
+    // Recovered: listed again (it changed); the node's error summary clears with a partial report too.
+    await sat.report({ revision: latest(), converged: true, partial: true, pools: [], volumes: [created('part2', '/dev/loop3')] });
+    expect(await volumes()).toEqual({ lastError: null, part1: { state: 'CREATED', devicePath: '/dev/loop1', lastError: null }, part2: { state: 'CREATED', devicePath: '/dev/loop3', lastError: null } });
+    expect((await status('sat1')).appliedRevision).toBe(latest());
+
+    // A partial report that lists nothing still acknowledges the deletion's revision, and the record goes, with its
+    // volume's DELETED event.
+    const seen: string[] = [];
+    const stop = t.service().events.listen((e) => {
+      if (e.kind === 'VOLUME' && e.action === 'DELETED') seen.push(e.path.join('/'));
+    });
+    try {
+      await deleteResourceRecord(t.service(), { resourceDefinition: 'part1', node: 'sat1' });
+      await until('deletion delta', () => sat.messages.find((m) => m.type === 'delta' && m.deleteDrbdResources.includes('part1')));
+      await sat.report({ revision: latest(), converged: true, partial: true, pools: [], volumes: [] });
+      expect((await t.ok(`{ resource(resourceDefinition: "part1", node: "sat1") { flags } }`)).resource).toBeNull();
+      await until('volume DELETED event', () => seen.length > 0);
+      expect(seen).toEqual(['part1/sat1/0']);
+      expect((await volumes()).part2).toEqual({ state: 'CREATED', devicePath: '/dev/loop3', lastError: null });
+    } finally {
+      stop();
+    }
+  });
+
   it('moves a placement job from the reports: REALIZING while a node has not acknowledged, FAILED with the volume error, DONE once all have', async () => {
     const sats: Record<string, FakeSatellite> = {};
     const latest = (s: FakeSatellite) => {
@@ -221,6 +272,11 @@ describe.each(DATABASE_KINDS)('satellite endpoint (%s)', (kind) => {
     expect(await job()).toEqual({ state: 'REALIZING', reason: 'waiting for job-b', finishedAt: null });
     await b.report({ revision: latest(b), converged: false, pools: [], volumes: [{ resource: 'jobs1', volumeNumber: 0, state: 'FAILED', error: 'fallocate: No space left on device' }] });
     expect(await job()).toEqual({ state: 'FAILED', reason: 'volume jobs1/0: fallocate: No space left on device (the satellite retries)', finishedAt: null });
+    // A pass where the volume came up but something else of the node did not converge: no longer FAILED, still waiting.
+    await b.report({ revision: latest(b), converged: false, pools: [{ name: 'jobpool', error: 'vgs: timeout', totalKib: '10737418240', freeKib: '10737418240' }], volumes: [created('jobs1')] });
+    expect(await job()).toEqual({ state: 'REALIZING', reason: 'waiting for job-b', finishedAt: null });
+    await b.report({ revision: latest(b), converged: false, pools: [], volumes: [{ resource: 'jobs1', volumeNumber: 0, state: 'FAILED', error: 'fallocate: No space left on device' }] });
+    expect((await job()).state).toBe('FAILED');
     // The satellite retried and converged: the acknowledgement completes the job.
     await b.report({ revision: latest(b), converged: true, pools: [], volumes: [created('jobs1')] });
     expect(await job()).toEqual({ state: 'DONE', reason: null, finishedAt: expect.any(String) });
