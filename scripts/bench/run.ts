@@ -41,6 +41,7 @@ const program = new Command()
   .addOption(new Option('--s5-subscribers <n>', 'S5 subscribers').default('1000'))
   .addOption(new Option('--s5-spawns <n>', 'S5 burst size').default('200'))
   .addOption(new Option('--out <dir>', 'output directory').default('bench-results'))
+  .addOption(new Option('--hollow-nice <n>', "CPU priority (nice) of the hollow satellites' processes: in a real cluster satellites run on their own machines and take no CPU from the controller; here they share its two cores, and at the default 10 they get what the controller and the database leave (0: equal priority)").default('10'))
   .addOption(new Option('--built', "run the controller from the JavaScript build (npm run build first), as production does, instead of tsx"))
   .parse();
 
@@ -62,7 +63,9 @@ const config = {
   out: path.resolve(String(raw.out)),
   built: raw.built === true,
   hollowProcesses: 0,
+  hollowNice: Number(raw.hollowNice),
 };
+if (!Number.isInteger(config.hollowNice) || config.hollowNice < 0 || config.hollowNice > 19) throw new Error(`--hollow-nice: give an integer from 0 to 19, not '${raw.hollowNice}'.`);
 config.hollowProcesses = raw.hollowProcesses ? Number(raw.hollowProcesses) : Math.max(1, Math.ceil(config.nodes / 10));
 
 const SPAWN = 'mutation($n: String!) { spawnResources(input: { resourceDefinition: $n, volumeSizes: ["64MiB"], selectFilter: { placeCount: 3 } }) { job { uuid } } }';
@@ -358,8 +361,10 @@ async function startHollow(controller: ControllerProcess, dir: string, nodesFile
     '/bin/sh',
     [
       '-c',
-      'ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"',
+      `ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec nice -n ${Math.trunc(config.hollowNice)} "$0" "$@"`,
       process.execPath,
+      // BENCH_HOLLOW_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof-hollow" profiles the hollow satellites.
+      ...(process.env.BENCH_HOLLOW_NODE_ARGS ?? '').split(' ').filter(Boolean),
       '--import',
       'tsx',
       'scripts/bench/hollow-satellites.ts',

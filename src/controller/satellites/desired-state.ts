@@ -102,21 +102,38 @@ export async function buildDesiredStateUpdate(em: EntityManager, nodeId: number,
     const ids = [...new Set(changes.flatMap((c) => c.resourceDefinitions!))].sort((a, b) => a - b);
     const revision = Number(changes[changes.length - 1]!.id);
     // Entries confined to no definition at all change nothing but the revision.
-    if (ids.length === 0) return { ...previous, revision };
+    if (ids.length === 0) return rebuilt(new Set(), { ...previous, revision });
     const names = await run<{ id: number; name: string }>(`select id, name from resource_definition where id in (${ids.map(() => '?').join(', ')})`, ids);
     if (names.length !== ids.length) return readDesiredState(run, nodeId, null);
     const part = await readDesiredState(run, nodeId, ids);
     const replaced = new Set(names.map((n) => n.name));
     const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-    return {
+    return rebuilt(replaced, {
       node: previous.node,
       revision,
       pools: previous.pools,
       // Rebuilt definitions' volumes come last (a full build lists them by creation); deltas are keyed, not ordered.
       volumes: [...previous.volumes.filter((v) => !replaced.has(v.resource)), ...part.volumes],
       drbdResources: [...previous.drbdResources.filter((r) => !replaced.has(r.name)), ...part.drbdResources].sort(byName),
-    };
+    });
   }, SNAPSHOT);
+}
+
+/** The definitions an incremental build rebuilt, by state it returned (see rebuiltScope). */
+const scopes = new WeakMap<DesiredState, ReadonlySet<string>>();
+
+function rebuilt(names: ReadonlySet<string>, state: DesiredState): DesiredState {
+  scopes.set(state, names);
+  return state;
+}
+
+/**
+ * The resource names whose entries `state` may hold differently from the state it was built from, when
+ * buildDesiredStateUpdate built it incrementally (every other entry and the pools are the previous state's own
+ * objects); undefined for a full build. For diffDesiredState's scope.
+ */
+export function rebuiltScope(state: DesiredState): ReadonlySet<string> | undefined {
+  return scopes.get(state);
 }
 
 /** One consistent snapshot; read only. */

@@ -22,7 +22,7 @@ import type { EventBus } from '../events/bus.js';
 import { AsyncQueue } from '../events/queue.js';
 import { recordInitializedVolumes } from '../drbd/initialized.js';
 import { parseDrbdStateReport } from '../drbd/report.js';
-import { buildDesiredState, buildDesiredStateUpdate } from './desired-state.js';
+import { buildDesiredState, buildDesiredStateUpdate, rebuiltScope } from './desired-state.js';
 import { markJobsSent, markVolumesSent } from './jobs.js';
 import { ingestReport } from './reports.js';
 import { verifySecret } from './secrets.js';
@@ -285,7 +285,8 @@ export class SatelliteHub {
         const rebuild = !previous || s.full;
         const next = rebuild ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, previous);
         s.full = false;
-        const delta = previous ? diffDesiredState(previous, next) : null;
+        // An incremental build says which entries it rebuilt: only those are compared.
+        const delta = previous ? diffDesiredState(previous, next, rebuild ? undefined : rebuiltScope(next)) : null;
         // After a rebuild every PENDING volume of the node is looked at (one may have been missed: a failed mark).
         if (!previous || next.revision !== previous.revision) await this.jobsSent(c.nodeId, next.revision, rebuild || !delta ? null : delta.upsertVolumes.map((v) => v.resource));
         if (!previous || !delta) {

@@ -63,7 +63,12 @@ export interface PlacementPoolRow {
  * Plain rows throughout, no entities: the spawn path measured most of its controller time in the ORM (hydrating
  * every node and pool per batch, then comparing them at every flush of the transaction).
  */
-export async function loadPlacementState(em: EntityManager, definitions: readonly string[] | null = null): Promise<PlacementState> {
+export async function loadPlacementState(
+  em: EntityManager,
+  definitions: readonly string[] | null = null,
+  /** compactUsage: the caller holds the placement lock (see compactPoolUsage). */
+  options: { compactUsage?: boolean } = {},
+): Promise<PlacementState> {
   const run = <T>(sql: string, params: unknown[] = []) => em.getConnection().execute<T[]>(sql, params, 'all', em.getTransactionContext());
   const nodes = await run<PlacementNodeRow & { type: NodeType; connectionStatus: ConnectionStatus }>(
     'select id, name, name_key as "nameKey", type, connection_status as "connectionStatus", props from node order by id',
@@ -79,16 +84,20 @@ export async function loadPlacementState(em: EntityManager, definitions: readonl
     lastError: string | null;
     reserved: string | null;
     users: string | null;
+    rows: string | null;
   }>(
-    // Aggregates straight from SQL: the autoplacer needs only these numbers of what each pool holds.
+    // What each pool holds, as the database keeps it (storage_pool_usage: a few rows per pool, not every volume).
     `select p.id, n.name as node, p.name, p.provider_kind as "providerKind", p.props, p.total_capacity_kib as "totalKib",
-            p.free_capacity_kib as "freeKib", p.last_error as "lastError", u.reserved, u.users
+            p.free_capacity_kib as "freeKib", p.last_error as "lastError", u.reserved, u.users, u.rows
        from storage_pool p join node n on n.id = p.node_id
-       left join (select v.storage_pool_id as pool, sum(vd.size_kib) as reserved, count(distinct v.resource_id) as users
-                    from volume v join volume_definition vd on vd.id = v.volume_definition_id join resource r on r.id = v.resource_id
-                   where not ('DELETE' = any(r.flags)) group by v.storage_pool_id) u on u.pool = p.id
+       left join (select pool_id as pool, sum(reserved_kib) as reserved, sum(resources) as users, count(*) as rows
+                    from storage_pool_usage group by pool_id) u on u.pool = p.id
       order by p.id`,
   );
+  // Fold the change rows into one per pool now and then. Only under the placement lock (one folder at a time);
+  // writers that add rows meanwhile are not held up (their rows are not visible yet and stay).
+  const rows = pools.reduce((sum, p) => sum + Number(p.rows ?? 0), 0);
+  if (options.compactUsage && rows > 2 * pools.length + 64) await compactPoolUsage(em);
   const [controller] = await run<{ props: Props }>('select props from controller_config where id = 1');
   const keys = definitions ? [...new Set(definitions.map(nameKey))] : null;
   const resources =
@@ -147,6 +156,21 @@ export async function loadPlacementState(em: EntityManager, definitions: readonl
     pool: (node, pool) => rowByKey.get(poolKey(node, pool)),
     node: (name) => nodeByKey.get(nameKey(name)),
   };
+}
+
+/**
+ * Folds each pool's usage rows (storage_pool_usage) into one. Callers hold the placement lock, so there is one folder
+ * at a time; rows that concurrent transactions add meanwhile are not visible to it and stay as they are.
+ */
+export async function compactPoolUsage(em: EntityManager): Promise<void> {
+  await em.getConnection().execute(
+    `with gone as (delete from storage_pool_usage returning pool_id, reserved_kib, resources)
+     insert into storage_pool_usage (pool_id, reserved_kib, resources)
+     select pool_id, sum(reserved_kib), sum(resources) from gone group by pool_id having sum(reserved_kib) <> 0 or sum(resources) <> 0`,
+    [],
+    'all',
+    em.getTransactionContext(),
+  );
 }
 
 /** The group's stored select filter with the request's fields laid over it (LINSTOR merges the same way). */

@@ -185,7 +185,7 @@ async function writeSpawns(em: EntityManager, emit: Emit, touch: Touch, job: Rec
   let placement: PlacementState | undefined;
   if (requests.some((r) => !r.input.definitionsOnly)) {
     await run("select pg_advisory_xact_lock(hashtext('blockplane:placement'))", []);
-    placement = await loadPlacementState(em, definitionsConsidered(requests, (r) => groups.get(nameKey(groupName(r)))));
+    placement = await loadPlacementState(em, definitionsConsidered(requests, (r) => groups.get(nameKey(groupName(r)))), { compactUsage: true });
   }
   // The snapshot read the controller's properties already (ranges come from them).
   const minors = await openMinorAllocator(em, placement?.snapshot.controllerProps);

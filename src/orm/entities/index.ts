@@ -7,7 +7,7 @@ import { Node } from './node.js';
 import { Resource } from './resource.js';
 import { ResourceDefinition } from './resource-definition.js';
 import { ResourceGroup } from './resource-group.js';
-import { StoragePool } from './storage-pool.js';
+import { StoragePool, StoragePoolUsage } from './storage-pool.js';
 import { Volume } from './volume.js';
 import { VolumeDefinition } from './volume-definition.js';
 import { VolumeGroup } from './volume-group.js';
@@ -17,6 +17,7 @@ export const ALL_ENTITIES = [
   Node,
   NetInterface,
   StoragePool,
+  StoragePoolUsage,
   ResourceGroup,
   VolumeGroup,
   ResourceDefinition,

@@ -31,3 +31,24 @@ export const StoragePool = defineEntity({
   ],
 });
 export type IStoragePool = InferEntity<typeof StoragePool>;
+
+/**
+ * What storage pools hold, kept by the database itself (triggers on volume, resource and volume definition, see the
+ * pool_usage migration) as rows of changes: every statement that changes what a pool holds adds one row per pool
+ * with the difference (reserved KiB, resources with a volume in the pool), so concurrent writers never wait for each
+ * other here. A pool's usage is the sum of its rows; a placement, which runs alone, folds them into one row per pool
+ * from time to time (compactPoolUsage). The autoplacer reads these few rows instead of aggregating every volume of
+ * the cluster per placement (31 ms per spawn at 20,000 replicas, the part of a spawn that grew with the cluster).
+ */
+export const StoragePoolUsage = defineEntity({
+  name: 'StoragePoolUsage',
+  tableName: 'storage_pool_usage',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    pool: () => p.manyToOne(StoragePool).deleteRule('cascade'),
+    reservedKib: p.bigint('bigint'),
+    resources: p.integer(),
+  },
+  indexes: [{ name: 'storage_pool_usage_pool_idx', properties: ['pool'] }],
+});
+export type IStoragePoolUsage = InferEntity<typeof StoragePoolUsage>;

@@ -25,6 +25,11 @@ export const Volume = defineEntity({
     state: p.enum([...VOLUME_STATES]).default('PENDING'),
     lastError: p.text().nullable(),
     stateChangedAt: p.datetime().nullable(),
+    /**
+     * What this volume holds in its pool for placement: its definition's size while its replica is not being deleted,
+     * else null. Kept by the database (triggers, see Migration..._pool_usage); never written by the controller.
+     */
+    reservedKib: p.bigint('bigint').nullable(),
   },
   indexes: [
     { name: 'volume_props_gin', expression: 'create index "volume_props_gin" on "volume" using gin ("props")' },

@@ -8,6 +8,7 @@ import { Migration20261125181155_placement_jobs } from './Migration2026112518115
 import { Migration20261125190221_volume_backing_device } from './Migration20261125190221_volume_backing_device.js';
 import { Migration20261126005034_node_change_scope } from './Migration20261126005034_node_change_scope.js';
 import { Migration20261126033427_job_node_revision_index } from './Migration20261126033427_job_node_revision_index.js';
+import { Migration20261126034428_pool_usage } from './Migration20261126034428_pool_usage.js';
 
 export const MIGRATIONS = [
   { name: 'Migration20261125164548_initial', class: Migration20261125164548_initial },
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261125190221_volume_backing_device', class: Migration20261125190221_volume_backing_device },
   { name: 'Migration20261126005034_node_change_scope', class: Migration20261126005034_node_change_scope },
   { name: 'Migration20261126033427_job_node_revision_index', class: Migration20261126033427_job_node_revision_index },
+  { name: 'Migration20261126034428_pool_usage', class: Migration20261126034428_pool_usage },
 ];

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { DesiredState } from '../../../src/common/protocol/satellite.js';
 import { recordInitializedVolumes } from '../../../src/controller/drbd/initialized.js';
-import { buildDesiredState, buildDesiredStateUpdate } from '../../../src/controller/satellites/desired-state.js';
+import { buildDesiredState, buildDesiredStateUpdate, rebuiltScope } from '../../../src/controller/satellites/desired-state.js';
+import { diffDesiredState } from '../../../src/common/protocol/satellite.js';
 import { createResourceRecord, deleteResourceRecord } from '../../../src/controller/services/resource.js';
 import { touchNodes } from '../../../src/controller/transaction.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -32,6 +33,10 @@ describe.each(DATABASE_KINDS)('desired state updates (%s)', (kind) => {
       const updated = await buildDesiredStateUpdate(em(), id, before);
       const full = await buildDesiredState(em(), id);
       expect({ step, node, state: normalized(updated) }).toEqual({ step, node, state: normalized(full) });
+      // The delta the hub sends, compared only within what the update says it rebuilt, is the whole delta.
+      const scope = rebuiltScope(updated);
+      const sorted = (d: ReturnType<typeof diffDesiredState>) => ({ ...d, upsertVolumes: [...d.upsertVolumes].sort((a, b) => `${a.resource}/${a.volumeNumber}`.localeCompare(`${b.resource}/${b.volumeNumber}`)) });
+      if (scope) expect({ step, node, delta: sorted(diffDesiredState(before, updated, scope)) }).toEqual({ step, node, delta: sorted(diffDesiredState(before, full)) });
       if (updated.revision !== before.revision && updated.pools === before.pools) incremental.push(node);
       previous.set(node, updated);
     }

@@ -105,6 +105,24 @@ describe('diffDesiredState / applyDesiredStateDelta', () => {
     expect(applyDesiredStateDelta(a, delta).drbdResources).toEqual(b.drbdResources);
   });
 
+  it('compares only the scope it is given: the same delta when everything else was carried over', () => {
+    const r = (name: string, peers: string[]): DesiredDrbdResource =>
+      desiredDrbdResource({ name, volumes: [{ volumeNumber: 0, minor: 1000, sizeKib: '1024' }], peers: peers.map((node, i) => drbdPeer(node, i + 1, { hostname: node })), options: {} });
+    const a: DesiredState = { ...base, drbdResources: [r('r1', ['n2']), r('r2', ['n2']), r('r3', [])] };
+    // r2 gains a peer, r3 goes with its volume, r4 comes; r1 and the pools are the same objects.
+    const b: DesiredState = {
+      ...a,
+      revision: 11,
+      volumes: [...a.volumes.filter((v) => v.resource !== 'r2'), vol('r4', 0, 'thin', '512')],
+      drbdResources: [a.drbdResources[0]!, r('r2', ['n2', 'n3']), r('r4', [])],
+    };
+    const full = diffDesiredState(a, b);
+    expect(diffDesiredState(a, b, new Set(['r2', 'r3', 'r4']))).toEqual(full);
+    expect(full.deleteVolumes).toEqual([{ resource: 'r2', volumeNumber: 0 }]);
+    // Outside the scope nothing is looked at, even a difference (the caller vouches there is none).
+    expect(diffDesiredState(a, b, new Set(['r1']))).toMatchObject({ upsertVolumes: [], deleteVolumes: [], upsertDrbdResources: [], deleteDrbdResources: [] });
+  });
+
   it('does not see a change in props that only differ in key order', () => {
     const a: DesiredState = { node: 'n1', revision: 1, pools: [pool('p', 'LVM_THIN', { 'StorDriver/LvmVg': 'vg', 'StorDriver/ThinPool': 'tp' })], volumes: [], drbdResources: [] };
     const b: DesiredState = { node: 'n1', revision: 2, pools: [pool('p', 'LVM_THIN', { 'StorDriver/ThinPool': 'tp', 'StorDriver/LvmVg': 'vg' })], volumes: [], drbdResources: [] };
