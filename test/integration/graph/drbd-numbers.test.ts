@@ -63,7 +63,18 @@ describe.each(DATABASE_KINDS)('DRBD numbers: ports, node ids, minors, secrets (%
     await t.ok(`mutation { deleteResourceDefinition(name: "one-too-many") { name } }`);
     await t.ok(`mutation { createResourceDefinition(input: { name: "reuses", volumeDefinitions: [{ sizeKib: "1GiB" }] }) { name } }`);
     expect((await t.ok(`{ volumeDefinition(resourceDefinition: "reuses", volumeNumber: 0) { drbdMinor } }`)).volumeDefinition.drbdMinor).toBe(before);
-    const minorsFull = await t.gql(`mutation { modifyController(props: { set: [{ key: "MinorNrAutoRange", value: "1000-1021" }] }) { props { key } } }`);
+    // Also a minor below those handed out since (the allocator remembers where it found the last free one, and must
+    // notice that a lower one came free).
+    const minorOf = async (name: string) => (await t.ok(`query($n: String!) { volumeDefinition(resourceDefinition: $n, volumeNumber: 0) { drbdMinor } }`, { n: name })).volumeDefinition.drbdMinor;
+    for (const name of ['gap-a', 'gap-b', 'gap-c']) await t.ok(`mutation($n: String!) { createResourceDefinition(input: { name: $n, volumeDefinitions: [{ sizeKib: "1GiB" }] }) { name } }`, { n: name });
+    const freed = await minorOf('gap-a');
+    expect(await minorOf('gap-c')).toBe(freed + 2);
+    await t.ok(`mutation { deleteResourceDefinition(name: "gap-a") { name } }`);
+    await t.ok(`mutation { createResourceDefinition(input: { name: "gap-d", volumeDefinitions: [{ sizeKib: "1GiB" }] }) { name } }`);
+    expect(await minorOf('gap-d')).toBe(freed);
+    await t.ok(`mutation { createResourceDefinition(input: { name: "gap-e", volumeDefinitions: [{ sizeKib: "1GiB" }] }) { name } }`);
+    expect(await minorOf('gap-e')).toBe(freed + 3);
+    const minorsFull = await t.gql(`mutation { modifyController(props: { set: [{ key: "MinorNrAutoRange", value: "1000-1025" }] }) { props { key } } }`);
     expect(minorsFull.errors).toBeUndefined();
     const noMinor = await t.gql(`mutation { createResourceDefinition(input: { name: "no-minor", volumeDefinitions: [{ sizeKib: "1GiB" }] }) { name } }`);
     expect(noMinor.errors?.[0]?.extensions).toMatchObject({ code: 'RANGE_EXHAUSTED' });
