@@ -10,16 +10,17 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import pg from 'pg';
 import { freePort } from '../../src/orm/embedded.js';
-import { gql, startControllerProcess, summarize } from './lib.js';
+import { gql, pool, startControllerProcess, summarize } from './lib.js';
 
 const options = new Command()
   .name('bench:spawn-path')
   .addOption(new Option('--spawns <n>', 'spawns, one after the other (the first 10% are warm-up and not counted)').default('200'))
   .addOption(new Option('--nodes <n>', 'nodes marked ONLINE').default('12'))
+  .addOption(new Option('--concurrency <n>', 'spawns in flight at once (1: one after the other; more: the throughput of the spawn path alone)').default('1'))
   .addOption(new Option('--pg-url <url>', 'PostgreSQL server (a fresh database is created and dropped)').default('postgres://postgres@127.0.0.1:5432/postgres'))
   .addOption(new Option('--built', 'run the controller from the JavaScript build (npm run build first)'))
   .parse()
-  .opts<{ spawns: string; nodes: string; pgUrl: string; built?: boolean }>();
+  .opts<{ spawns: string; nodes: string; concurrency: string; pgUrl: string; built?: boolean }>();
 
 const name = `bench_spawn_path_${process.pid}`;
 const admin = new pg.Client({ connectionString: options.pgUrl });
@@ -40,12 +41,23 @@ try {
   await db.query(`update storage_pool set total_capacity_kib = 1099511627776, free_capacity_kib = 1099511627776 where provider_kind <> 'DISKLESS'`);
   const latencies: number[] = [];
   const count = Number(options.spawns);
-  for (let i = 0; i < count; i++) {
+  const concurrency = Number(options.concurrency);
+  const spawn = async (i: number) => {
     const t0 = performance.now();
     await gql(controller.url, `mutation($n: String!) { spawnResources(input: { resourceDefinition: $n, volumeSizes: ["64MiB"], selectFilter: { placeCount: 3 } }) { job { uuid } } }`, { n: `r${i}` });
     latencies.push(performance.now() - t0);
-  }
-  process.stdout.write(`spawn answer, ${count - Math.floor(count / 10)} spawns on ${options.nodes} nodes: ${JSON.stringify(summarize(latencies.slice(Math.floor(count / 10))))}\n`);
+  };
+  const warmUp = Math.floor(count / 10);
+  for (let i = 0; i < warmUp; i++) await spawn(i);
+  latencies.length = 0;
+  const t0 = performance.now();
+  const outcomes = await pool(count - warmUp, concurrency, (i) => spawn(warmUp + i));
+  const seconds = (performance.now() - t0) / 1000;
+  const failed = outcomes.filter((o) => o instanceof Error);
+  if (failed.length > 0) process.stdout.write(`${failed.length} spawns failed; first: ${(failed[0] as Error).message}\n`);
+  process.stdout.write(
+    `spawn answer, ${count - warmUp} spawns on ${options.nodes} nodes at concurrency ${concurrency}: ${JSON.stringify(summarize(latencies))}, ${((count - warmUp) / seconds).toFixed(1)} per s\n`,
+  );
 } finally {
   await controller.stop();
   await db.end().catch(() => undefined);

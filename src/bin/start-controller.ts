@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import pino, { type Logger } from 'pino';
 import { EventBus } from '../controller/events/bus.js';
+import { LoadGate } from '../controller/load-gate.js';
 import { SatelliteHub } from '../controller/satellites/hub.js';
 import { startLocalSatellites } from './local-satellite.js';
 import { Node } from '../orm/entities/node.js';
@@ -69,7 +70,9 @@ export async function startController(config: ControllerConfig): Promise<Running
     if (repaired > 0) log.warn({ repaired }, 'created missing DfltDisklessStorPool pools');
     // No satellite is connected to a controller that just started, whatever a crashed predecessor recorded.
     await orm.em.fork().nativeUpdate(Node, { connectionStatus: { $ne: 'OFFLINE' } }, { connectionStatus: 'OFFLINE' });
-    const satellites = new SatelliteHub({ orm, events, log, keepaliveMs: config.satelliteKeepaliveMs, deadAfterMs: config.satelliteDeadAfterMs });
+    // Users' mutations first: satellite work gives way to them while they are in flight.
+    const gate = new LoadGate();
+    const satellites = new SatelliteHub({ orm, events, log, keepaliveMs: config.satelliteKeepaliveMs, deadAfterMs: config.satelliteDeadAfterMs, gate });
     const api = await startApiServer({
       orm,
       events,
@@ -80,6 +83,7 @@ export async function startController(config: ControllerConfig): Promise<Running
       allowedOrigins: config.allowedOrigins ?? [],
       allowedHosts: config.allowedHosts ?? [],
       satellites,
+      gate,
     });
     const local = config.localSatellites
       ? await startLocalSatellites(

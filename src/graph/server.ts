@@ -14,6 +14,7 @@ import { ErrorCode } from '../common/api-rc.js';
 import { SATELLITE_PATH } from '../common/protocol/satellite.js';
 import type { Principal } from '../controller/context.js';
 import type { EventBus } from '../controller/events/bus.js';
+import type { LoadGate } from '../controller/load-gate.js';
 import type { GraphContext } from './context.js';
 import { validateWithLimits, validationRules } from './depth-limit.js';
 import { errorBody, formatError, httpErrorHandler, HttpErrorCode, notFoundHandler } from './errors.js';
@@ -45,6 +46,8 @@ export interface ApiServerOptions {
   allowedHosts?: readonly string[];
   /** Takes WebSocket upgrades on SATELLITE_PATH (the controller's satellite link); none when absent. */
   satellites?: { handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void };
+  /** Told about every mutation in flight, so satellite work gives way to it (see LoadGate). */
+  gate?: LoadGate;
 }
 
 export interface ApiServer {
@@ -128,6 +131,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
       rejectSubscriptionsOverHttp(),
+      ...(options.gate ? [markMutations(options.gate)] : []),
     ],
   });
   await apollo.start();
@@ -190,6 +194,23 @@ function rejectSubscriptionsOverHttp(): ApolloServerPlugin<GraphContext> {
             `Subscriptions are served over WebSocket only (graphql-ws protocol) at ws://${httpUrl}; HTTP would answer null.`,
             { extensions: { code: ErrorCode.SUBSCRIPTION_REQUIRES_WEBSOCKET, http: { status: 400 }, correction: `Connect a graphql-ws client to ws://${httpUrl}.` } },
           );
+        },
+      };
+    },
+  };
+}
+
+/** Tells the gate about every mutation from its operation's resolution until its response is sent. */
+export function markMutations(gate: LoadGate): ApolloServerPlugin<GraphContext> {
+  return {
+    async requestDidStart() {
+      let ended: (() => void) | undefined;
+      return {
+        async didResolveOperation({ operation }) {
+          if (operation?.operation === 'mutation') ended = gate.foregroundStarted();
+        },
+        async willSendResponse() {
+          ended?.();
         },
       };
     },

@@ -25,6 +25,7 @@ import { parseDrbdStateReport } from '../drbd/report.js';
 import { buildDesiredState, buildDesiredStateUpdate, rebuiltScope } from './desired-state.js';
 import { markJobsSent, markVolumesSent } from './jobs.js';
 import { ingestReport } from './reports.js';
+import { LoadGate } from '../load-gate.js';
 import { verifySecret } from './secrets.js';
 import { touchNodes, withTransaction } from '../transaction.js';
 import { touchReplicaNodes } from '../services/drbd-propagation.js';
@@ -37,6 +38,11 @@ export interface SatelliteHubOptions {
   keepaliveMs?: number;
   /** A satellite that has not answered pings for this long is disconnected and shown OFFLINE (default 6 s). */
   deadAfterMs?: number;
+  /**
+   * Holds back the hub's database work (reports, desired states, DRBD_INITIALIZED) while users' mutations are in
+   * flight (see LoadGate); by default a gate of its own that nothing marks busy.
+   */
+  gate?: LoadGate;
 }
 
 interface Connection {
@@ -111,8 +117,11 @@ export class SatelliteHub {
   private seedTimer: NodeJS.Timeout | null = null;
   private readonly cleanup: { dispose(): void | Promise<void> };
 
+  private readonly gate: LoadGate;
+
   constructor(private readonly options: SatelliteHubOptions) {
     this.log = options.log.child({ component: 'satellite-hub' });
+    this.gate = options.gate ?? new LoadGate();
     this.unlisten = options.events.listenInternal((event) => {
       if (event.type === 'desired-state-changed') {
         for (const id of event.nodeIds) this.markDirty(id, event.full === true);
@@ -223,7 +232,7 @@ export class SatelliteHub {
               // connection's full sync supersedes.
               if (!c || this.connections.get(c.nodeId) !== c) return false;
               c.lastPong = Date.now();
-              await ingestReport(this.options.orm.em.fork(), this.options.events, c.nodeId, args.report, this.log, () => this.connections.get(c.nodeId) === c);
+              await this.gate.background(() => ingestReport(this.options.orm.em.fork(), this.options.events, c.nodeId, args.report, this.log, () => this.connections.get(c.nodeId) === c));
               return true;
             },
           },
@@ -237,7 +246,7 @@ export class SatelliteHub {
               const report = parseDrbdStateReport(args.report);
               const changes = this.options.events.drbd.apply(c.nodeName, report);
               if (changes.length > 0) {
-                await recordInitializedVolumes(this.options.orm.em.fork(), this.options.events, this.log, changes, this.initialized, c.nodeName, (ids) => this.withdrawSeeding(ids)).catch((err: unknown) =>
+                await this.gate.background(() => recordInitializedVolumes(this.options.orm.em.fork(), this.options.events, this.log, changes, this.initialized, c.nodeName, (ids) => this.withdrawSeeding(ids))).catch((err: unknown) =>
                   // Only delays dropping the seeding instruction; the next UpToDate report tries again.
                   this.log.warn({ err }, 'could not record initialized volumes'),
                 );
@@ -278,26 +287,8 @@ export class SatelliteHub {
     s.pumping = true;
     try {
       while (s.dirty && !s.queue.closed && this.connections.get(c.nodeId) === c) {
-        s.dirty = false;
-        // After the full state, only what the change log says changed is read again (unless told otherwise).
-        const em = this.options.orm.em.fork();
-        const previous = s.lastSent;
-        const rebuild = !previous || s.full;
-        const next = rebuild ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, previous);
-        s.full = false;
-        // An incremental build says which entries it rebuilt: only those are compared.
-        const delta = previous ? diffDesiredState(previous, next, rebuild ? undefined : rebuiltScope(next)) : null;
-        // After a rebuild every PENDING volume of the node is looked at (one may have been missed: a failed mark).
-        if (!previous || next.revision !== previous.revision) await this.jobsSent(c.nodeId, next.revision, rebuild || !delta ? null : delta.upsertVolumes.map((v) => v.resource));
-        if (!previous || !delta) {
-          s.queue.push({ type: 'full', state: next });
-        } else {
-          // Same revision but different content cannot come from the change log; it means a change that was not
-          // recorded (a lost revision move, see touchNodes). Send it anyway rather than let the node miss it.
-          if (next.revision === previous.revision && !isEmptyDelta(delta)) this.log.warn({ node: c.nodeName, revision: next.revision }, 'desired state changed without a new revision');
-          if (next.revision !== previous.revision || !isEmptyDelta(delta)) s.queue.push(delta);
-        }
-        s.lastSent = next;
+        // Changes that arrive while this waits for the gate are read with it.
+        await this.gate.background(() => this.pumpOnce(c, s));
       }
     } catch (err) {
       // The database may be briefly unavailable: keep the change pending and try again shortly, in full.
@@ -309,6 +300,32 @@ export class SatelliteHub {
       s.pumping = false;
     }
   }
+
+  /** One read of the node's desired state, and the message that brings the satellite to it. */
+  private async pumpOnce(c: Connection, s: Stream): Promise<void> {
+    if (!s.dirty || s.queue.closed || this.connections.get(c.nodeId) !== c) return;
+    s.dirty = false;
+    // After the full state, only what the change log says changed is read again (unless told otherwise).
+    const em = this.options.orm.em.fork();
+    const previous = s.lastSent;
+    const rebuild = !previous || s.full;
+    const next = rebuild ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, previous);
+    s.full = false;
+    // An incremental build says which entries it rebuilt: only those are compared.
+    const delta = previous ? diffDesiredState(previous, next, rebuild ? undefined : rebuiltScope(next)) : null;
+    // After a rebuild every PENDING volume of the node is looked at (one may have been missed: a failed mark).
+    if (!previous || next.revision !== previous.revision) await this.jobsSent(c.nodeId, next.revision, rebuild || !delta ? null : delta.upsertVolumes.map((v) => v.resource));
+    if (!previous || !delta) {
+      s.queue.push({ type: 'full', state: next });
+    } else {
+      // Same revision but different content cannot come from the change log; it means a change that was not
+      // recorded (a lost revision move, see touchNodes). Send it anyway rather than let the node miss it.
+      if (next.revision === previous.revision && !isEmptyDelta(delta)) this.log.warn({ node: c.nodeName, revision: next.revision }, 'desired state changed without a new revision');
+      if (next.revision !== previous.revision || !isEmptyDelta(delta)) s.queue.push(delta);
+    }
+    s.lastSent = next;
+  }
+
 
   /**
    * Jobs waiting for this node up to `revision` are now being realized, and its PENDING volumes are being created:
