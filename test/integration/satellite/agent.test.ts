@@ -366,6 +366,32 @@ describe('SatelliteAgent', () => {
     controller.connections[0]!.socket.terminate();
   });
 
+  it('reports partially after the first report: only changed and newly named volumes, complete again on a new connection', async () => {
+    const vol = (resource: string) => ({ resource, volumeNumber: 0, pool: 'thin', sizeKib: '4096' });
+    const controller = await startController({ ...baseState(1), volumes: [vol('p1'), vol('p2')] });
+    startAgent(controller, { capacityIntervalMs: 100 });
+    const first = await controller.report((r) => r.revision === 1);
+    expect(first.partial).toBeUndefined();
+    expect(first.volumes.map((v) => [v.resource, v.state])).toEqual([['p1', 'CREATED'], ['p2', 'CREATED']]);
+    // A capacity refresh over the same state: pools as always, no volume (nothing changed).
+    const refresh = await controller.report((r) => r !== first && r.revision === 1);
+    expect(refresh).toMatchObject({ partial: true, converged: true, volumes: [] });
+    expect(refresh.pools.map((p) => p.name)).toEqual(['DfltDisklessStorPool', 'thin']);
+    // A delta with a new volume: only that one is reported.
+    controller.update({ ...baseState(2), volumes: [vol('p1'), vol('p2'), vol('p3')] });
+    const added = await controller.report((r) => r.revision === 2);
+    expect(added).toMatchObject({ partial: true, converged: true });
+    expect(added.volumes.map((v) => [v.resource, v.state])).toEqual([['p3', 'CREATED']]);
+    // A new connection (the controller restarted): complete again.
+    const port = controller.port;
+    await controller.crash();
+    controller.state = { ...baseState(3), volumes: [vol('p1'), vol('p2'), vol('p3')] };
+    await controller.start(port);
+    const after = await controller.report((r) => r.revision === 3);
+    expect(after.partial).toBeUndefined();
+    expect(after.volumes.map((v) => v.resource).sort()).toEqual(['p1', 'p2', 'p3']);
+  });
+
   it('refreshes capacity periodically by running passes over the same state', async () => {
     const controller = await startController(baseState(1));
     startAgent(controller, { capacityIntervalMs: 100 });
