@@ -4,7 +4,10 @@
  * pass reports, building and sending desired states, recording DRBD_INITIALIZED) through `background()`:
  * - while no mutation is in flight, background work starts at once, as much of it as arrives;
  * - while mutations are in flight, at most `busyConcurrency` background tasks run at a time, in arrival order. It
- *   keeps moving (no starvation), just slower, and catches up when the burst is over.
+ *   keeps moving (no starvation), just slower, and catches up when the burst is over;
+ * - no task waits longer than `maxWaitMs` (default 2 s): then it starts anyway. A satellite gives up on a report the
+ *   controller has not confirmed within its report timeout (15 s) and sends another; held back longer, the old one
+ *   would still be ingested after the satellite moved on.
  * Work already running is never interrupted; only starts are held back. Everything background work waits for is
  * bounded per node (one report in flight per satellite, one pending desired state per node, coalesced), so the
  * queue stays small.
@@ -16,11 +19,15 @@
 export class LoadGate {
   private foreground = 0;
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: { start: () => void; timer: ReturnType<typeof setTimeout> }[] = [];
   private started = 0;
   private held = 0;
+  private overdue = 0;
 
-  constructor(private readonly busyConcurrency = 2) {
+  constructor(
+    private readonly busyConcurrency = 2,
+    private readonly maxWaitMs = 2000,
+  ) {
     if (!Number.isInteger(busyConcurrency) || busyConcurrency < 1) throw new Error(`LoadGate: busyConcurrency must be a positive integer, not ${busyConcurrency}`);
   }
 
@@ -40,7 +47,25 @@ export class LoadGate {
   async background<T>(work: () => Promise<T>): Promise<T> {
     if (this.waiting.length > 0 || !this.allowed()) {
       this.held++;
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      await new Promise<void>((resolve) => {
+        const entry = {
+          start: () => {
+            clearTimeout(entry.timer);
+            resolve();
+          },
+          timer: setTimeout(() => {
+            // Waited long enough: starts now, whatever runs.
+            const i = this.waiting.indexOf(entry);
+            if (i < 0) return;
+            this.waiting.splice(i, 1);
+            this.overdue++;
+            this.running++;
+            entry.start();
+          }, this.maxWaitMs),
+        };
+        entry.timer.unref?.();
+        this.waiting.push(entry);
+      });
     } else {
       this.running++;
     }
@@ -54,8 +79,8 @@ export class LoadGate {
   }
 
   /** For logs, metrics and tests. */
-  stats(): { foreground: number; running: number; waiting: number; started: number; held: number } {
-    return { foreground: this.foreground, running: this.running, waiting: this.waiting.length, started: this.started, held: this.held };
+  stats(): { foreground: number; running: number; waiting: number; started: number; held: number; overdue: number } {
+    return { foreground: this.foreground, running: this.running, waiting: this.waiting.length, started: this.started, held: this.held, overdue: this.overdue };
   }
 
   private allowed(): boolean {
@@ -65,7 +90,7 @@ export class LoadGate {
   private release(): void {
     while (this.waiting.length > 0 && this.allowed()) {
       this.running++;
-      this.waiting.shift()!();
+      this.waiting.shift()!.start();
     }
   }
 }

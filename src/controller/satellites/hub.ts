@@ -308,9 +308,10 @@ export class SatelliteHub {
     // After the full state, only what the change log says changed is read again (unless told otherwise).
     const em = this.options.orm.em.fork();
     const previous = s.lastSent;
+    // Taken before the read: a full rebuild asked for while it runs is the next read's.
     const rebuild = !previous || s.full;
-    const next = rebuild ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, previous);
     s.full = false;
+    const next = rebuild ? await buildDesiredState(em, c.nodeId) : await buildDesiredStateUpdate(em, c.nodeId, previous);
     // An incremental build says which entries it rebuilt: only those are compared.
     const delta = previous ? diffDesiredState(previous, next, rebuild ? undefined : rebuiltScope(next)) : null;
     // After a rebuild every PENDING volume of the node is looked at (one may have been missed: a failed mark).

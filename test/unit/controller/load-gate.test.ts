@@ -74,6 +74,24 @@ describe('LoadGate', () => {
     expect(gate.stats()).toMatchObject({ running: 0, waiting: 0 });
   });
 
+  it('starts a task that waited maxWaitMs anyway (a satellite gives up on a report after its timeout)', async () => {
+    const gate = new LoadGate(1, 50);
+    const log: string[] = [];
+    const end = gate.foregroundStarted();
+    const a = task(gate, log, 'a');
+    const b = task(gate, log, 'b');
+    await tick();
+    expect(log).toEqual(['start a']);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(log).toEqual(['start a', 'start b']);
+    expect(gate.stats()).toMatchObject({ running: 2, waiting: 0, overdue: 1 });
+    a.finish();
+    b.finish();
+    await Promise.all([a.state.done, b.state.done]);
+    end();
+    expect(gate.stats()).toMatchObject({ running: 0, waiting: 0 });
+  });
+
   it('refuses a concurrency that is not a positive integer', () => {
     expect(() => new LoadGate(0)).toThrow('positive integer');
   });
