@@ -27,9 +27,14 @@ interface VolumeRow {
   resourceDeleting: boolean;
 }
 
-const VOLUME_COLUMNS = `v.id, v.uuid, v.resource_id as "resourceId", d.name as definition, d.name_key as "definitionKey", vd.volume_number as "volumeNumber",
-  v.state, v.last_error as "lastError", v.device_path as "devicePath", v.backing_device_path as "backingDevicePath",
-  v.usable_size_kib as "usableSizeKib", v.allocated_size_kib as "allocatedSizeKib", 'DELETE' = any(r.flags) as "resourceDeleting"`;
+/** The VolumeRows that satisfy `where` (over volume v, resource r, resource_definition d, volume_definition vd). */
+const volumeRows = (where: string) =>
+  `select v.id, v.uuid, v.resource_id as "resourceId", d.name as definition, d.name_key as "definitionKey", vd.volume_number as "volumeNumber",
+          v.state, v.last_error as "lastError", v.device_path as "devicePath", v.backing_device_path as "backingDevicePath",
+          v.usable_size_kib as "usableSizeKib", v.allocated_size_kib as "allocatedSizeKib", 'DELETE' = any(r.flags) as "resourceDeleting"
+     from volume v join resource r on r.id = v.resource_id join resource_definition d on d.id = r.resource_definition_id
+     join volume_definition vd on vd.id = v.volume_definition_id
+    where ${where}`;
 
 /**
  * Records what a satellite reported after a reconcile pass, in one transaction:
@@ -96,15 +101,12 @@ export async function ingestReport(
     // case) reads only the volumes it names: at 600 volumes per node, reading them all was the database's largest
     // cost per report.
     const run = <T>(sql: string, params: unknown[]) => tx.getConnection().execute<T[]>(sql, params, 'all', tx.getTransactionContext());
-    const named = [...new Set(report.volumes.map((v) => nameKey(v.resource)))];
+    const named = report.partial ? [...new Set(report.volumes.map((v) => nameKey(v.resource)))] : [];
     const volumes =
       report.partial && named.length === 0
         ? []
         : await run<VolumeRow>(
-            `select ${VOLUME_COLUMNS}
-               from volume v join resource r on r.id = v.resource_id join resource_definition d on d.id = r.resource_definition_id
-               join volume_definition vd on vd.id = v.volume_definition_id
-              where r.node_id = ?${report.partial ? ` and d.name_key in (${named.map(() => '?').join(', ')})` : ''}`,
+            volumeRows(`r.node_id = ?${report.partial ? ` and d.name_key in (${named.map(() => '?').join(', ')})` : ''}`),
             report.partial ? [nodeId, ...named] : [nodeId],
           );
     const byKey = new Map(volumes.map((v) => [`${v.definitionKey}/${v.volumeNumber}`, v]));
@@ -150,13 +152,7 @@ export async function ingestReport(
     if (marked.length > 0 && report.converged && !report.fatal && report.revision >= (await nodeRevision(tx, nodeId))) {
       const ids = new Set(marked.map((r) => r.id));
       const markedVolumes = report.partial
-        ? await run<VolumeRow>(
-            `select ${VOLUME_COLUMNS}
-               from volume v join resource r on r.id = v.resource_id join resource_definition d on d.id = r.resource_definition_id
-               join volume_definition vd on vd.id = v.volume_definition_id
-              where v.resource_id in (${[...ids].map(() => '?').join(', ')})`,
-            [...ids],
-          )
+        ? await run<VolumeRow>(volumeRows(`v.resource_id in (${[...ids].map(() => '?').join(', ')})`), [...ids])
         : volumes.filter((v) => ids.has(v.resourceId));
       for (const resource of marked) {
         for (const v of markedVolumes.filter((x) => x.resourceId === resource.id)) {

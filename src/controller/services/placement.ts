@@ -25,8 +25,8 @@ export interface PlacementPlanInput {
  * Loads the placement snapshot: every node, every pool with what is already placed in it, every resource. The
  * autoplacer itself stays pure (no database inside), so the same code answers dry runs and real placements.
  */
-export async function loadPlacementSnapshot(em: EntityManager): Promise<PlacementSnapshot> {
-  return (await loadPlacementState(em)).snapshot;
+export async function loadPlacementSnapshot(em: EntityManager, options: { compactUsage?: boolean } = {}): Promise<PlacementSnapshot> {
+  return (await loadPlacementState(em, null, options)).snapshot;
 }
 
 /**

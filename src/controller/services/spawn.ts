@@ -362,7 +362,7 @@ async function place(
   // previous one's replicas, so two placements never both spend the same free space or break each other's
   // replicas-on-different / do-not-place-with.
   await em.getConnection().execute("select pg_advisory_xact_lock(hashtext('blockplane:placement'))", [], 'all', em.getTransactionContext());
-  const snapshot = await loadPlacementSnapshot(em);
+  const snapshot = await loadPlacementSnapshot(em, { compactUsage: true });
   const result = autoplace(snapshot, {
     resourceDefinition: definition.name,
     sizeKib,
