@@ -191,6 +191,8 @@ export class SatelliteAgent {
   private refusals = 0;
   /** Makes pass reports partial: only what the controller does not know yet (see ReportCompactor). */
   private readonly reports = new ReportCompactor();
+  /** What the compactor had been told when each pass began (see ReportCompactor.passStarted). */
+  private readonly passStarts = new WeakMap<ApplyReport, number>();
 
   constructor(private readonly options: SatelliteAgentOptions) {
     this.url = satelliteEndpoint(options.controllerUrl);
@@ -198,7 +200,12 @@ export class SatelliteAgent {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.hostname = options.hostname ?? os.hostname();
     this.loop = new ReconcileLoop({
-      reconcile: (desired, log) => reconcile(desired, options.providers, log, options.drbd),
+      reconcile: async (desired, log) => {
+        const seen = this.reports.passStarted();
+        const report = await reconcile(desired, options.providers, log, options.drbd);
+        this.passStarts.set(report, seen);
+        return report;
+      },
       report: (report, log) => this.sendReport(report, log),
       log: this.log,
       refreshIntervalMs: options.capacityIntervalMs ?? DEFAULT_CAPACITY_INTERVAL_MS,
@@ -479,7 +486,7 @@ export class SatelliteAgent {
       log.info({ revision: report.revision }, 'not connected; the pass after the reconnect reports');
       return Promise.resolve();
     }
-    const compact = this.reports.compact(report);
+    const compact = this.reports.compact(report, this.passStarts.get(report));
     return this.mutate(REPORT_MUTATION, compact.report, 'report', 'report').then(() => {
       compact.delivered();
       log.debug({ revision: report.revision, converged: report.converged, volumes: compact.report.volumes.length, partial: compact.report.partial === true }, 'report delivered');

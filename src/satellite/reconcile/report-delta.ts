@@ -39,12 +39,21 @@ export class ReportCompactor {
   }
 
   /**
-   * The report to send for `report` (a whole pass), and `delivered()` to call once the controller confirmed it. A
-   * report that is not confirmed changes nothing: the next one repeats what this one carried.
+   * Call when a pass starts; give the answer to compact() with that pass's report. Names touched after it (a delta
+   * that arrived while the pass ran) are still owed after the report is confirmed: the pass did not see their change.
    */
-  compact(report: ApplyReport): { report: ApplyReport; delivered: () => void } {
+  passStarted(): number {
+    return this.sequence;
+  }
+
+  /**
+   * The report to send for `report` (a whole pass), and `delivered()` to call once the controller confirmed it. A
+   * report that is not confirmed changes nothing: the next one repeats what this one carried. `seen`: what
+   * passStarted() said when the pass began (default: now).
+   */
+  compact(report: ApplyReport, seen = this.sequence): { report: ApplyReport; delivered: () => void } {
     const entries = report.volumes.map((v) => ({ volume: v, key: volumeKey(v), json: JSON.stringify(v) }));
-    const at = this.sequence;
+    const at = seen;
     const epoch = this.epoch;
     const wasComplete = this.delivered === null;
     const previous = this.delivered;
@@ -52,7 +61,7 @@ export class ReportCompactor {
       if (epoch !== this.epoch) return;
       // Only what this pass saw: volumes that are gone are dropped, so one coming back is reported again.
       this.delivered = new Map(entries.filter((e) => e.volume.state === 'CREATED').map((e) => [e.key, e.json]));
-      // Names touched after this report was put together stay: the next report still owes them.
+      // Names touched after the pass began stay: the next report still owes them.
       for (const [key, seq] of [...this.named]) if (seq <= at) this.named.delete(key);
     };
     if (report.fatal || wasComplete) {

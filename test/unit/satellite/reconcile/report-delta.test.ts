@@ -58,6 +58,19 @@ describe('ReportCompactor', () => {
     expect(names(deliver(c, pass([created('a'), created('b')])))).toEqual([]);
   });
 
+  it('still owes a volume named while a pass ran that began before the name (the pass did not see that change)', () => {
+    const c = new ReportCompactor();
+    deliver(c, pass([created('a'), created('b')]));
+    const seen = c.passStarted();
+    c.touch(['a/0']); // a delta arrives while the pass runs
+    const out = c.compact(pass([created('a'), created('b')]), seen);
+    expect(names(out.report)).toEqual(['a']); // named: sent anyway
+    out.delivered();
+    // ...and owed again by the next pass, which is the first to see the change.
+    expect(names(deliver(c, pass([created('a'), created('b')])))).toEqual(['a']);
+    expect(names(deliver(c, pass([created('a'), created('b')])))).toEqual([]);
+  });
+
   it('reports a volume that went and came back with the same entry', () => {
     const c = new ReportCompactor();
     deliver(c, pass([created('a'), created('b')]));
