@@ -246,7 +246,9 @@ export class SatelliteHub {
               const report = parseDrbdStateReport(args.report);
               const changes = this.options.events.drbd.apply(c.nodeName, report);
               if (changes.length > 0) {
-                await this.gate.background(() => recordInitializedVolumes(this.options.orm.em.fork(), this.options.events, this.log, changes, this.initialized, c.nodeName, (ids) => this.withdrawSeeding(ids))).catch((err: unknown) =>
+                // Not awaited: the live state above is what the satellite's report is for, and it sends its next one
+                // only once this one is answered; the database write may wait in the gate while mutations run.
+                void this.gate.background(() => recordInitializedVolumes(this.options.orm.em.fork(), this.options.events, this.log, changes, this.initialized, c.nodeName, (ids) => this.withdrawSeeding(ids))).catch((err: unknown) =>
                   // Only delays dropping the seeding instruction; the next UpToDate report tries again.
                   this.log.warn({ err }, 'could not record initialized volumes'),
                 );
